@@ -1,0 +1,158 @@
+"""One feature's actor: the only code in the process that admits bookings of the feature.
+
+It takes its messages one group at a time: consecutive bookings are decided together and
+persisted in one transaction (group commit), and every caller is answered after the commit.
+Its counters are a cache of the database, which stays the truth.
+"""
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from actors.admission import Counters
+from actors.messages import Book, Hold, Message
+from actors.transactions import book_group, counters_of
+from storage import admission as primitives
+from storage.errors import DomainError, NotEnoughLicenses, NotFound, StorageUnavailable
+from storage.facade import Storage
+
+log = logging.getLogger("lmrpc.actors")
+
+MAILBOX = 4096
+MAX_GROUP = 512
+
+
+class FeatureActor:
+    def __init__(
+        self,
+        feature_id: int,
+        storage: Storage,
+        idle_timeout: float,
+        on_exit: Callable[["FeatureActor"], bool],
+    ) -> None:
+        self.feature_id = feature_id
+        self._storage = storage
+        self._idle_timeout = idle_timeout
+        self._on_exit = on_exit  # the supervisor forgets us; False if a caller holds us
+        self.send, self._receive = trio.open_memory_channel[Message](MAILBOX)
+        self.feature: primitives.FeatureRow | None = None
+        self.held = 0
+        self.stale = True
+
+    @property
+    def counters(self) -> Counters | None:
+        return counters_of(self.feature) if self.feature else None
+
+    async def run(self) -> None:
+        """Serve messages until idle for ``idle_timeout``; on any failure answer every
+        waiting caller with an error and exit, so the next message starts a fresh actor."""
+        group: list[Message] = []
+        try:
+            while True:
+                with trio.move_on_after(self._idle_timeout):
+                    group = [await self._receive.receive()]
+                if not group:
+                    if self.held == 0 and self._on_exit(self):
+                        return
+                    continue
+                while len(group) < MAX_GROUP:
+                    try:
+                        group.append(self._receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                await self._handle(group)
+                group = []
+        except NotFound as gone:  # the feature was deleted: answer and go
+            self._exit_with(group, gone)
+        except Exception as error:
+            log.exception("feature actor %s failed; it will be restarted", self.feature_id)
+            self._exit_with(group, error)
+        except BaseException:
+            self._exit_with(group, StorageUnavailable("shutting down"))
+            raise
+
+    def _exit_with(self, group: list[Message], error: BaseException) -> None:
+        self._on_exit(self)
+        self._receive.close()
+        for message in group:
+            message.reply.fail(error)
+        while True:
+            try:
+                self._receive.receive_nowait().reply.fail(error)
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
+                break
+
+    async def _handle(self, group: list[Message]) -> None:
+        books: list[Book] = []
+        for message in group:
+            if isinstance(message, Book):
+                books.append(message)
+                continue
+            if books:
+                await self._commit(books)
+                books = []
+            await self._hold(message)
+        if books:
+            await self._commit(books)
+
+    async def _commit(self, books: list[Book]) -> None:
+        requests = [book.request for book in books]
+        try:
+            outcomes, self.feature = await self._storage.write(
+                lambda conn: book_group(conn, self.feature_id, requests, self.held)
+            )
+        except StorageUnavailable as error:
+            self.stale = True
+            for book in books:
+                book.reply.fail(error)
+            return
+        except NotFound:
+            for book in books:
+                book.reply.fail(NotFound("feature", self.feature_id))
+            raise
+        self.stale = False
+        for book, result in zip(books, outcomes, strict=True):
+            if isinstance(result, DomainError):
+                book.reply.fail(result)
+            else:
+                book.reply.succeed(result)
+
+    async def _hold(self, hold: Hold) -> None:
+        """Grant from the cached counters when they allow it; a refusal is checked against
+        a fresh read first, so a stale cache never refuses wrongly."""
+        if self.stale or not self._fits(hold.quantity):
+            try:
+                await self.refresh()
+            except StorageUnavailable as error:
+                hold.reply.fail(error)
+                return
+        if self._fits(hold.quantity):
+            self.held += hold.quantity
+            hold.reply.succeed(None)
+            return
+        assert self.feature is not None and self.counters is not None
+        hold.reply.fail(
+            NotEnoughLicenses(
+                self.feature_id,
+                self.feature.product_feature,
+                hold.quantity,
+                max(self.counters.available(self.held), 0),
+            )
+        )
+
+    def _fits(self, quantity: int) -> bool:
+        counters = self.counters
+        return counters is not None and quantity <= counters.available(self.held)
+
+    async def refresh(self) -> None:
+        self.feature = await self._storage.read(
+            lambda conn: primitives.read_feature(conn, self.feature_id, lock=False)
+        )
+        self.stale = False
+
+    def settle(self, quantity: int, booked: bool) -> None:
+        """A held quantity was booked by its job (``booked``) or given back."""
+        self.held = max(self.held - quantity, 0)
+        if booked:
+            self.stale = True

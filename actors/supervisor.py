@@ -1,0 +1,113 @@
+"""The supervisor: spawns feature actors on demand, retires idle ones, restarts failed ones.
+
+All actors run in the supervisor's nursery (structured concurrency: shutdown follows the
+tree). Callers talk to actors only through the supervisor's methods.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import trio
+
+from actors.feature_actor import FeatureActor
+from actors.messages import Book, Hold, Message
+from actors.transactions import BookingRequest
+from storage.errors import StorageUnavailable
+from storage.facade import Storage
+
+IDLE_TIMEOUT_S = 60.0
+
+Held = tuple[FeatureActor, int]
+
+
+class Supervisor:
+    def __init__(self, storage: Storage, *, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
+        self.storage = storage
+        self._idle_timeout = idle_timeout
+        self._actors: dict[int, FeatureActor] = {}
+        self._nursery: trio.Nursery | None = None
+        self._closed = trio.Event()
+
+    @property
+    def live(self) -> int:
+        return len(self._actors)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the actors' nursery until ``close``."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await self._closed.wait()
+            nursery.cancel_scope.cancel()
+        self._nursery = None
+
+    async def close(self) -> None:
+        self._closed.set()
+
+    def _actor(self, feature_id: int) -> FeatureActor:
+        actor = self._actors.get(feature_id)
+        if actor is None:
+            if self._nursery is None:
+                raise StorageUnavailable("the service is shutting down")
+            actor = FeatureActor(feature_id, self.storage, self._idle_timeout, self._forget)
+            self._actors[feature_id] = actor
+            self._nursery.start_soon(actor.run, name=f"feature-actor-{feature_id}")
+        return actor
+
+    def _forget(self, actor: FeatureActor) -> bool:
+        """Called by an exiting actor: it is no longer the feature's actor."""
+        if self._actors.get(actor.feature_id) is actor:
+            del self._actors[actor.feature_id]
+        return True
+
+    async def _ask(self, feature_id: int, message: Message) -> tuple[FeatureActor, Any]:
+        """Deliver ``message`` to the feature's actor and wait for its reply. An actor that
+        exits between lookup and delivery closes its mailbox; then a fresh one is spawned."""
+        while True:
+            actor = self._actor(feature_id)
+            try:
+                await actor.send.send(message)
+                break
+            except trio.BrokenResourceError:
+                self._forget(actor)
+        return actor, await message.reply.wait()
+
+    async def book(self, feature_id: int, request: BookingRequest) -> dict[str, Any]:
+        """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
+        _, result = await self._ask(feature_id, Book(request))
+        booking: dict[str, Any] = result
+        return booking
+
+    async def hold(self, quantities: dict[int, int]) -> list[Held]:
+        """Hold quantities of several features for a job, in feature id order, all or none.
+
+        Each hold is answered at once by its actor, so holding never waits on another hold
+        and cannot deadlock; the wait is shielded so a granted hold is never lost by a
+        cancelled caller. On a refusal the holds already granted are given back.
+        """
+        granted: list[Held] = []
+        try:
+            for feature_id, quantity in sorted(quantities.items()):
+                with trio.CancelScope(shield=True):
+                    actor, _ = await self._ask(feature_id, Hold(quantity))
+                granted.append((actor, quantity))
+        except BaseException:
+            self.release(granted, booked=False)
+            raise
+        return granted
+
+    @staticmethod
+    def release(holds: list[Held], *, booked: bool) -> None:
+        """Give held quantities back, or mark them booked once their job committed."""
+        for actor, quantity in holds:
+            actor.settle(quantity, booked)
+
+    def invalidate(self, feature_ids: Iterable[int]) -> None:
+        """Counters changed outside the actors: refresh before the next cached decision."""
+        for feature_id in feature_ids:
+            actor = self._actors.get(feature_id)
+            if actor is not None:
+                actor.stale = True
+
+    def counters(self) -> dict[int, Any]:
+        return {fid: actor.counters for fid, actor in self._actors.items()}

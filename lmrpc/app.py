@@ -1,0 +1,116 @@
+"""The HTTP face: a Quart-Trio app serving ``POST /rpc`` and ``GET /healthz``."""
+
+import logging
+from typing import Any
+
+import trio
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from actors import Supervisor
+from lmrpc import jsonrpc
+from lmrpc.auth import TokenVerifier, Unauthenticated, key_store
+from lmrpc.dispatch import dispatch
+from lmrpc.errors import INVALID_REQUEST, UNAUTHENTICATED, RpcError
+from lmrpc.identity import Identity
+from lmrpc.registry import CallContext
+from lmrpc.settings import Settings
+from storage.errors import StorageUnavailable
+from storage.facade import Storage
+
+log = logging.getLogger("lmrpc.app")
+
+HEALTH_TIMEOUT_S = 3
+JSON = "application/json"
+
+
+def _rpc_error(status: int, error: RpcError, **headers: str) -> Response:
+    body = jsonrpc.encode(jsonrpc.error(None, error))
+    return Response(body, status=status, content_type=JSON, headers=headers)
+
+
+class Service:
+    """What lives as long as the server: storage, actors, token verifier."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.verifier = TokenVerifier(settings, key_store(settings))
+        self.storage: Storage | None = None
+        self.actors: Supervisor | None = None
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.storage = Storage(self.settings.database)
+        self.actors = Supervisor(self.storage)
+        await nursery.start(self.actors.run)
+
+    async def stop(self) -> None:
+        if self.actors is not None:
+            await self.actors.close()
+        if self.storage is not None:
+            await self.storage.close()
+
+    def context_for(self, identity: Identity) -> CallContext:
+        assert self.storage is not None and self.actors is not None
+        return CallContext(identity, self.storage, self.actors)
+
+    async def authenticate(self, header: str | None) -> Identity:
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("missing bearer token")
+        return await self.verifier.verify(token.strip())
+
+
+def create_app(settings: Settings | None = None) -> QuartTrio:
+    service = Service(settings or Settings())
+    app = QuartTrio("lmrpc")
+    app.config["MAX_CONTENT_LENGTH"] = service.settings.max_body_bytes
+    app.config["lmrpc.service"] = service
+
+    @app.before_serving
+    async def _start() -> None:
+        await service.start(app.nursery)
+
+    @app.after_serving
+    async def _stop() -> None:
+        await service.stop()
+
+    @app.post("/rpc")
+    async def rpc() -> Response:
+        try:
+            identity = await service.authenticate(request.headers.get("Authorization"))
+        except Unauthenticated as denied:
+            return _rpc_error(
+                401,
+                RpcError(UNAUTHENTICATED, {"reason": denied.reason}),
+                **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if request.mimetype != JSON:
+            return _rpc_error(
+                415, RpcError(INVALID_REQUEST, {"reason": "Content-Type must be application/json"})
+            )
+        try:
+            body = await request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            limit = service.settings.max_body_bytes
+            return _rpc_error(
+                413, RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"})
+            )
+        answer = await dispatch(
+            body, identity, service.context_for, service.settings.max_batch
+        )
+        if answer is None:
+            return Response(status=204)
+        return Response(answer, content_type=JSON)
+
+    @app.get("/healthz")
+    async def healthz() -> tuple[dict[str, Any], int]:
+        assert service.storage is not None
+        try:
+            with trio.fail_after(HEALTH_TIMEOUT_S):
+                await service.storage.ping()
+        except (StorageUnavailable, trio.TooSlowError) as error:
+            return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
+        return {"status": "ok"}, 200
+
+    return app

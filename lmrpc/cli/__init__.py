@@ -1,0 +1,17 @@
+"""The ``lmrpc`` console script."""
+
+import typer
+
+from lmrpc.cli import server
+
+app = typer.Typer(
+    name="lmrpc",
+    help="License Manager for Slurm clusters: JSON-RPC service and its command line client.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+server.register(app)
+
+
+def main() -> None:
+    app()

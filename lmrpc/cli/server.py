@@ -1,0 +1,91 @@
+"""Server-side commands: ``serve``, ``db upgrade``, ``token``."""
+
+import logging
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from lmrpc.settings import Settings
+from storage import migrate
+from storage.engine import is_sqlite
+
+KEEP_ALIVE_TIMEOUT_S = 75
+READ_TIMEOUT_S = 30
+
+db = typer.Typer(help="Database schema management.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [LMRPC_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [LMRPC_PORT].")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL [LMRPC_DATABASE_URL].")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Number of server processes.")] = 1,
+) -> None:
+    """Run the service (example: lmrpc serve --port 8000 --workers 2)."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    for name, value in (("HOST", host), ("PORT", port), ("DATABASE_URL", database_url)):
+        if value is not None:
+            os.environ[f"LMRPC_{name}"] = str(value)  # worker processes read the same
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if is_sqlite(settings.database):
+        migrate.upgrade(settings.database)
+    elif not migrate.is_current(settings.database):
+        typer.echo("the database schema is not current: run `lmrpc db upgrade`", err=True)
+        raise typer.Exit(2)
+    if settings.embedded_auth:
+        from lmrpc import keys
+
+        keys.load_or_create(settings.data_dir)
+    config = Config()
+    config.application_path = "lmrpc.asgi:app"
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.worker_class = "trio"
+    config.workers = 0 if workers == 1 else workers
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
+    config.read_timeout = READ_TIMEOUT_S
+    config.accesslog = None
+    sys.exit(run(config))
+
+
+@db.command("upgrade")
+def upgrade() -> None:
+    """Apply schema migrations to LMRPC_DATABASE_URL (example: lmrpc db upgrade)."""
+    url = Settings().database
+    migrate.upgrade(url)
+    typer.echo("database schema is current")
+
+
+def token(
+    client_id: Annotated[str | None, typer.Option(help="Cluster the token names (azp).")] = None,
+    permission: Annotated[
+        list[str] | None, typer.Option(help="A permission; repeat for several. Default: admin.")
+    ] = None,
+    organization: Annotated[str | None, typer.Option(help="Tenant (multi-tenancy).")] = None,
+    ttl: Annotated[int, typer.Option(min=1, help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Print an access token signed with the embedded key (example: lmrpc token --client-id c1)."""
+    settings = Settings()
+    if not settings.embedded_auth:
+        typer.echo("lmrpc token works only in embedded mode (no LMRPC_OIDC_* set)", err=True)
+        raise typer.Exit(2)
+    from lmrpc import keys
+
+    key = keys.load_or_create(settings.data_dir)
+    typer.echo(
+        keys.mint(
+            key, client_id=client_id, permissions=permission, organization=organization, ttl=ttl
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(token)
+    app.add_typer(db, name="db")

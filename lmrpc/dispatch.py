@@ -1,0 +1,105 @@
+"""Runs decoded calls: method lookup, permission, cluster identity, params, handler.
+
+The order of checks is API.md §3's. Calls of a batch run concurrently in one nursery and
+their responses keep the order of the requests.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from pydantic import BaseModel, ValidationError
+
+from lmrpc import jsonrpc
+from lmrpc.errors import (
+    FORBIDDEN,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    NO_CLUSTER,
+    RpcError,
+    from_domain,
+)
+from lmrpc.identity import PREFIX, Identity
+from lmrpc.registry import METHODS, CallContext
+from storage.errors import DomainError
+
+log = logging.getLogger("lmrpc.dispatch")
+
+ContextFactory = Callable[[Identity], CallContext]
+
+
+def validate_params(model: type[BaseModel], params: Any) -> BaseModel:
+    """Check params against ``model``; every problem becomes a -32602 ``errors`` entry."""
+    if isinstance(params, list):
+        raise RpcError(
+            INVALID_PARAMS,
+            {"errors": [{"field": "params", "message": "params must be given by name"}]},
+        )
+    try:
+        return model.model_validate(params if params is not None else {})
+    except ValidationError as invalid:
+        errors = [
+            {"field": ".".join(str(part) for part in e["loc"]) or "params", "message": e["msg"]}
+            for e in invalid.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise RpcError(INVALID_PARAMS, {"errors": errors}) from None
+
+
+async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextFactory) -> Any:
+    """The result of one call, or raises RpcError."""
+    method = METHODS.get(call.method)
+    if method is None:
+        raise RpcError(METHOD_NOT_FOUND, message=f"Method not found: {call.method[:100]}")
+    if method.permission is not None and not identity.allows(method.permission):
+        raise RpcError(FORBIDDEN, {"required": PREFIX + method.permission})
+    if method.cluster and not identity.cluster_client_id:
+        raise RpcError(NO_CLUSTER)
+    params = validate_params(method.params, call.params)
+    try:
+        return await method.handler(context_for(identity), params)
+    except DomainError as error:
+        raise from_domain(error) from None
+
+
+async def respond(
+    call: jsonrpc.Call, identity: Identity, context_for: ContextFactory
+) -> dict[str, Any]:
+    """The response object for one call; never raises for a failing call."""
+    try:
+        return jsonrpc.result(call.id, await run_call(call, identity, context_for))
+    except RpcError as error:
+        return jsonrpc.error(call.id, error)
+    except Exception:
+        log.exception("internal error in %s", call.method)
+        return jsonrpc.error(call.id, RpcError(INTERNAL_ERROR))
+
+
+async def dispatch(
+    body: bytes, identity: Identity, context_for: ContextFactory, max_batch: int
+) -> bytes | None:
+    """The response body for a request body, or None when there is nothing to answer."""
+    try:
+        is_batch, entries = jsonrpc.decode(body, max_batch)
+    except RpcError as error:
+        return jsonrpc.encode(jsonrpc.error(None, error))
+    responses: list[dict[str, Any] | None] = [None] * len(entries)
+
+    async def answer(index: int, entry: jsonrpc.Call) -> None:
+        response = await respond(entry, identity, context_for)
+        if not entry.is_notification:
+            responses[index] = response
+
+    async with trio.open_nursery() as nursery:
+        for index, entry in enumerate(entries):
+            if isinstance(entry, jsonrpc.BadCall):
+                responses[index] = jsonrpc.bad_call_response(entry)
+            elif len(entries) == 1:
+                await answer(index, entry)
+            else:
+                nursery.start_soon(answer, index, entry)
+    answered = [response for response in responses if response is not None]
+    if not answered:
+        return None
+    return jsonrpc.encode(answered if is_batch else answered[0])

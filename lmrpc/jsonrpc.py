@@ -1,0 +1,103 @@
+"""The JSON-RPC 2.0 envelope as pure functions: body bytes → calls, responses → bytes.
+
+No IO here: the dispatcher runs the calls, the HTTP app moves the bytes.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lmrpc.errors import INVALID_REQUEST, PARSE_ERROR, RpcError
+
+_MEMBERS = {"jsonrpc", "method", "params", "id"}
+_NO_ID = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One well-formed request; ``id`` is absent (``is_notification``) or a string/number/null."""
+
+    method: str
+    params: Any  # dict, list, or None when absent; the dispatcher checks it
+    id: Any = _NO_ID
+
+    @property
+    def is_notification(self) -> bool:
+        return self.id is _NO_ID
+
+
+@dataclass(frozen=True, slots=True)
+class BadCall:
+    """An entry that is not a valid request object: answered with -32600."""
+
+    id: Any
+    reason: str
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode(body: bytes, max_batch: int) -> tuple[bool, list[Call | BadCall]]:
+    """Split a body into calls. Returns (is_batch, entries); raises RpcError for the body."""
+    try:
+        document = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise RpcError(PARSE_ERROR, message=f"Parse error: {_short(error)}") from None
+    if isinstance(document, list):
+        if not document:
+            raise RpcError(INVALID_REQUEST, {"reason": "empty batch"})
+        if len(document) > max_batch:
+            raise RpcError(
+                INVALID_REQUEST, {"reason": f"batch of {len(document)} calls exceeds {max_batch}"}
+            )
+        return True, [_entry(item) for item in document]
+    return False, [_entry(document)]
+
+
+def _entry(item: Any) -> Call | BadCall:
+    if not isinstance(item, dict):
+        return BadCall(None, "a request must be a JSON object")
+    id_ = item.get("id", _NO_ID)
+    valid_id = id_ is _NO_ID or id_ is None or _is_id(id_)
+    reply_id = id_ if valid_id and id_ is not _NO_ID else None
+    if not valid_id:
+        return BadCall(None, "id must be a string, an integer or null")
+    if item.get("jsonrpc") != "2.0":
+        return BadCall(reply_id, 'jsonrpc must be "2.0"')
+    method = item.get("method")
+    if not isinstance(method, str):
+        return BadCall(reply_id, "method must be a string")
+    unknown = set(item) - _MEMBERS
+    if unknown:
+        return BadCall(reply_id, f"unknown members: {', '.join(sorted(unknown))}")
+    params = item.get("params")
+    if "params" in item and not isinstance(params, dict | list):
+        return BadCall(reply_id, "params must be an object or an array")
+    return Call(method, params, id_)
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, str) and len(value) <= 255) or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+    )
+
+
+def _short(error: BaseException) -> str:
+    return str(error)[:200] if not isinstance(error, RecursionError) else "nested too deeply"
+
+
+def result(id_: Any, value: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "result": value, "id": id_}
+
+
+def error(id_: Any, err: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": err.to_json(), "id": id_}
+
+
+def bad_call_response(bad: BadCall) -> dict[str, Any]:
+    return error(bad.id, RpcError(INVALID_REQUEST, {"reason": bad.reason}))
+
+
+def encode(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

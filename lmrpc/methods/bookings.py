@@ -1,0 +1,48 @@
+"""bookings.* methods; ``bookings.create`` goes through the feature's actor."""
+
+from typing import Any, Literal
+
+from actors import BookingRequest
+from lmrpc.params import Id, IdParams, ListParams, Params, Positive, list_query
+from lmrpc.registry import CallContext, method
+from storage import bookings
+
+
+class BookingCreate(Params):
+    job_id: Id
+    feature_id: Id
+    quantity: Positive
+
+
+class BookingList(ListParams):
+    search: None = None
+    sort_field: Literal["id", "job_id", "feature_id", "quantity", "created_at"] | None = None
+
+
+@method("bookings.create", permission="booking:create", params=BookingCreate)
+async def create(ctx: CallContext, p: BookingCreate) -> dict[str, Any]:
+    """Book licenses of a feature for a job, or -32010 when not enough are free."""
+    request = BookingRequest(p.job_id, p.quantity, ctx.owner_scope)
+    return await ctx.actors.book(p.feature_id, request)
+
+
+@method("bookings.get", permission="booking:read", params=IdParams)
+async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
+    """One booking by id."""
+    return await ctx.storage.read(lambda conn: bookings.get(conn, p.id))
+
+
+@method("bookings.list", permission="booking:read", params=BookingList)
+async def list_(ctx: CallContext, p: BookingList) -> list[dict[str, Any]]:
+    """Bookings (not searchable; sortable by job, feature, quantity, time)."""
+    return await ctx.storage.read(lambda conn: bookings.list_(conn, list_query(p)))
+
+
+@method("bookings.delete", permission="booking:delete", params=IdParams)
+async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
+    """Delete a booking (own cluster or admin); its licenses are free again."""
+    id_, touched = await ctx.storage.write(
+        lambda conn: bookings.delete_(conn, p.id, ctx.owner_scope)
+    )
+    ctx.actors.invalidate(touched)
+    return {"deleted": id_}

@@ -1,0 +1,99 @@
+"""Building blocks of the params models: strict types with the limits of API.md §1."""
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from storage.listing import ListQuery
+
+MAX_INT = 2**31 - 1
+
+Id = Annotated[int, Field(ge=1, le=MAX_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+Positive = Annotated[int, Field(ge=1, le=MAX_INT)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def _host(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        if _HOSTNAME.match(value):
+            return value
+    raise ValueError("must be a hostname or an IP address")
+
+
+def _job_id_text(value: Any) -> Any:
+    """Slurm job ids are text (array jobs: ``1234_5``); accept a plain number too."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT:
+        return str(value)
+    return value
+
+
+Host = Annotated[Name, AfterValidator(_host)]
+SlurmJobId = Annotated[Name, BeforeValidator(_job_id_text)]
+
+
+class Params(BaseModel):
+    """Params are by name, strictly typed, and unknown names are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class IdParams(Params):
+    id: Id
+
+
+class UpdateParams(Params):
+    """``id`` plus the fields to change: at least one, and none of them null."""
+
+    id: Id
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = [key for key, value in data.items() if value is None and key in cls.model_fields]
+            if nulls:
+                raise ValueError(f"must not be null: {', '.join(sorted(nulls))}")
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "UpdateParams":
+        if not self.model_fields_set - {"id"}:
+            raise ValueError("nothing to change: give at least one field besides id")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller gave, besides ``id``."""
+        return {name: getattr(self, name) for name in self.model_fields_set - {"id"}}
+
+
+class ListParams(Params):
+    """Search, sort and paging; subclasses narrow ``sort_field`` to their sortable fields."""
+
+    search: Annotated[str, Field(max_length=255)] | None = None
+    sort_field: str | None = None
+    sort_ascending: bool = True
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    offset: Count = 0
+
+
+def list_query(params: ListParams) -> ListQuery:
+    """The storage-level list query for validated list params."""
+    return ListQuery(
+        search=params.search,
+        sort_field=params.sort_field,
+        sort_ascending=params.sort_ascending,
+        limit=params.limit,
+        offset=params.offset,
+    )

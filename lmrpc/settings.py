@@ -1,0 +1,50 @@
+"""Service configuration from ``LMRPC_*`` environment variables (API.md §6)."""
+
+from pathlib import Path
+
+from platformdirs import user_data_path
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_ISSUER = "lmrpc-local"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LMRPC_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: user_data_path("lmrpc"))
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_algorithms: str = "RS256,ES256"
+    permissions_claim: str = "permissions"
+    client_id_claims: str = "azp,client_id"
+    multi_tenancy: bool = False
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=1000, ge=1)
+    metrics_public: bool = False
+
+    @property
+    def embedded_auth(self) -> bool:
+        """No identity provider configured: sign and verify with a local key."""
+        return not (self.oidc_issuer or self.oidc_jwks_url or self.oidc_jwks_file)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'lmrpc.sqlite3'}"
+
+    @property
+    def algorithms(self) -> list[str]:
+        return _split(self.oidc_algorithms)
+
+    @property
+    def client_claims(self) -> list[str]:
+        return _split(self.client_id_claims)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,136 @@
+"""Storage primitives for admission: feature rows under a write lock, job owners, booking
+inserts, counter writes. The actors compose them into transactions."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+
+from storage.errors import NotFound
+from storage.rows import now, timestamp
+from storage.schema import bookings, features, jobs, products
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    id: int
+    product: str
+    name: str
+    cluster_client_id: str
+    total: int
+    used: int
+    reserved: int
+    booked_total: int
+
+    @property
+    def product_feature(self) -> str:
+        return f"{self.product}.{self.name}"
+
+
+_FEATURE_COLUMNS = (
+    features.c.id,
+    products.c.name.label("product"),
+    features.c.name,
+    features.c.cluster_client_id,
+    features.c.total,
+    features.c.used,
+    features.c.reserved,
+    features.c.booked_total,
+)
+
+
+def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[int, FeatureRow]:
+    """Feature rows by id. ``lock``: ``SELECT … FOR UPDATE OF features`` in id order on
+    PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock)."""
+    query = (
+        select(*_FEATURE_COLUMNS)
+        .join(products, products.c.id == features.c.product_id)
+        .where(features.c.id.in_(sorted(set(ids))))
+        .order_by(features.c.id)
+    )
+    if lock:
+        query = query.with_for_update(of=features)
+    return {row.id: FeatureRow(*row) for row in conn.execute(query)}
+
+
+def read_feature(conn: Connection, id_: int, *, lock: bool) -> FeatureRow:
+    row = read_features(conn, [id_], lock=lock).get(id_)
+    if row is None:
+        raise NotFound("feature", id_)
+    return row
+
+
+def resolve_features(
+    conn: Connection, cluster_client_id: str, names: Iterable[str]
+) -> dict[str, int]:
+    """``product.feature`` names → feature ids among the features of one cluster."""
+    pairs = {tuple(name.split(".", 1)) for name in names if "." in name}
+    if not pairs:
+        return {}
+    query = (
+        select(products.c.name, features.c.name, features.c.id)
+        .join(products, products.c.id == features.c.product_id)
+        .where(
+            and_(
+                features.c.cluster_client_id == cluster_client_id,
+                tuple_(products.c.name, features.c.name).in_(pairs),
+            )
+        )
+    )
+    return {f"{product}.{feature}": id_ for product, feature, id_ in conn.execute(query)}
+
+
+def job_owners(conn: Connection, job_ids: Iterable[int]) -> dict[int, str]:
+    """Job id → cluster_client_id for the jobs that exist."""
+    query = select(jobs.c.id, jobs.c.cluster_client_id).where(jobs.c.id.in_(set(job_ids)))
+    return {id_: cluster for id_, cluster in conn.execute(query)}
+
+
+def insert_bookings(
+    conn: Connection, feature_id: int, requests: Sequence[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Insert (job_id, quantity) bookings of one feature; the new bookings, in order."""
+    if not requests:
+        return []
+    created = now()
+    rows = [
+        {"job_id": job_id, "feature_id": feature_id, "quantity": quantity, "created_at": created}
+        for job_id, quantity in requests
+    ]
+    ids = conn.execute(
+        insert(bookings).returning(bookings.c.id, sort_by_parameter_order=True), rows
+    ).scalars().all()
+    stamp = timestamp(created)
+    return [
+        {"id": id_, "job_id": row["job_id"], "feature_id": feature_id,
+         "quantity": row["quantity"], "created_at": stamp}
+        for id_, row in zip(ids, rows, strict=True)
+    ]
+
+
+def set_booked_total(conn: Connection, feature_id: int, booked_total: int) -> None:
+    conn.execute(
+        update(features).where(features.c.id == feature_id).values(booked_total=booked_total)
+    )
+
+
+def release(conn: Connection, where: Any) -> list[int]:
+    """Delete the bookings matching ``where`` and take their quantities off the features'
+    ``booked_total`` (features in id order, the lock order of every writer). Returns the
+    ids of the features touched."""
+    per_feature = conn.execute(
+        select(bookings.c.feature_id, func.sum(bookings.c.quantity))
+        .where(where)
+        .group_by(bookings.c.feature_id)
+        .order_by(bookings.c.feature_id)
+    ).all()
+    for feature_id, quantity in per_feature:
+        conn.execute(
+            update(features)
+            .where(features.c.id == feature_id)
+            .values(booked_total=features.c.booked_total - quantity)
+        )
+    if per_feature:
+        conn.execute(delete(bookings).where(where))
+    return [feature_id for feature_id, _ in per_feature]

@@ -1,0 +1,41 @@
+"""Domain errors raised by storage and admission; the RPC layer maps them to error codes."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every expected failure a caller can act on."""
+
+
+class NotFound(DomainError):
+    def __init__(self, resource: str, id: Any = None, missing: list[str] | None = None) -> None:
+        super().__init__(f"{resource} not found")
+        self.resource = resource
+        self.id = id
+        self.missing = missing
+
+
+class Conflict(DomainError):
+    def __init__(self, reason: str, **ids: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ids = ids
+
+
+class Forbidden(DomainError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotEnoughLicenses(DomainError):
+    def __init__(self, feature_id: int, product_feature: str, requested: int, available: int):
+        super().__init__(f"not enough licenses for {product_feature}")
+        self.feature_id = feature_id
+        self.product_feature = product_feature
+        self.requested = requested
+        self.available = available
+
+
+class StorageUnavailable(DomainError):
+    """The database could not be reached or timed out; nothing was changed."""

@@ -1,0 +1,143 @@
+"""Jobs and their bookings: reading, creating without bookings, deleting."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+
+from storage import admission
+from storage.errors import Conflict, Forbidden, NotFound
+from storage.listing import ListQuery, apply
+from storage.rows import now, timestamp, unique
+from storage.schema import bookings, jobs
+
+_SORTABLE = {
+    "slurm_job_id": jobs.c.slurm_job_id,
+    "cluster_client_id": jobs.c.cluster_client_id,
+    "username": jobs.c.username,
+    "lead_host": jobs.c.lead_host,
+    "created_at": jobs.c.created_at,
+}
+_SEARCHABLE = [jobs.c.slurm_job_id, jobs.c.username, jobs.c.lead_host, jobs.c.cluster_client_id]
+_CHUNK = 5_000  # ids per IN list, well under SQLite's bound on parameters
+
+
+def booking_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "job_id": row.job_id,
+        "feature_id": row.feature_id,
+        "quantity": row.quantity,
+        "created_at": timestamp(row.created_at),
+    }
+
+
+def _job_json(row: Any, job_bookings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "slurm_job_id": row.slurm_job_id,
+        "cluster_client_id": row.cluster_client_id,
+        "username": row.username,
+        "lead_host": row.lead_host,
+        "created_at": timestamp(row.created_at),
+        "bookings": job_bookings,
+    }
+
+
+def _with_bookings(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
+    """Attach bookings to job rows with one query per chunk of jobs (never one per job)."""
+    by_job: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    ids = list(by_job)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        query = select(bookings).where(bookings.c.job_id.in_(chunk)).order_by(bookings.c.id)
+        for booking in conn.execute(query):
+            by_job[booking.job_id].append(booking_json(booking))
+    return [_job_json(row, by_job[row.id]) for row in rows]
+
+
+def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> int | None:
+    return conn.execute(
+        select(jobs.c.id).where(
+            jobs.c.cluster_client_id == cluster_client_id, jobs.c.slurm_job_id == slurm_job_id
+        )
+    ).scalar()
+
+
+def insert_job(
+    conn: Connection, *, slurm_job_id: str, cluster_client_id: str, username: str, lead_host: str
+) -> dict[str, Any]:
+    """Insert a job without bookings; an existing (cluster, slurm_job_id) is a Conflict."""
+    existing = existing_id(conn, cluster_client_id, slurm_job_id)
+    if existing is not None:
+        raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
+    created = now()
+    values = {
+        "slurm_job_id": slurm_job_id,
+        "cluster_client_id": cluster_client_id,
+        "username": username,
+        "lead_host": lead_host,
+        "created_at": created,
+    }
+    with unique("a job with this cluster and slurm_job_id exists"):
+        id_ = conn.execute(insert(jobs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+    return {"id": id_, **values, "created_at": timestamp(created), "bookings": []}
+
+
+def get(conn: Connection, id_: int) -> dict[str, Any]:
+    row = conn.execute(select(jobs).where(jobs.c.id == id_)).first()
+    if row is None:
+        raise NotFound("job", id_)
+    return _with_bookings(conn, [row])[0]
+
+
+def get_by_slurm_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(jobs).where(
+            jobs.c.cluster_client_id == cluster_client_id, jobs.c.slurm_job_id == slurm_job_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound("job", slurm_job_id)
+    return _with_bookings(conn, [row])[0]
+
+
+def list_(
+    conn: Connection, spec: ListQuery, cluster_client_id: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(jobs)
+    if cluster_client_id is not None:
+        query = query.where(jobs.c.cluster_client_id == cluster_client_id)
+    query = apply(query, spec, searchable=_SEARCHABLE, sortable=_SORTABLE, id_column=jobs.c.id)
+    return _with_bookings(conn, list(conn.execute(query)))
+
+
+def _owned(row: Any, caller_cluster: str | None) -> None:
+    if caller_cluster is not None and row.cluster_client_id != caller_cluster:
+        raise Forbidden("the job belongs to another cluster")
+
+
+def delete_(conn: Connection, id_: int, caller_cluster: str | None) -> tuple[int, list[int]]:
+    """Delete a job and its bookings; ``caller_cluster`` None means an admin.
+    Returns the job id and the ids of the features whose bookings went."""
+    row = conn.execute(select(jobs).where(jobs.c.id == id_)).first()
+    if row is None:
+        raise NotFound("job", id_)
+    _owned(row, caller_cluster)
+    return id_, _delete(conn, [id_])
+
+
+def delete_by_slurm_id(
+    conn: Connection, cluster_client_id: str, slurm_job_id: str
+) -> tuple[int, list[int]]:
+    id_ = existing_id(conn, cluster_client_id, slurm_job_id)
+    if id_ is None:
+        raise NotFound("job", slurm_job_id)
+    return id_, _delete(conn, [id_])
+
+
+def _delete(conn: Connection, ids: Iterable[int]) -> list[int]:
+    ids = list(ids)
+    touched = admission.release(conn, bookings.c.job_id.in_(ids))
+    conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+    return touched

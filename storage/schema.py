@@ -1,0 +1,138 @@
+"""The relational schema: tables, keys and the constraints that guard the data itself.
+
+Counters live on the feature row (``booked_total`` included) so that admission reads one row
+under a lock, whatever the number of bookings. ``features.cluster_client_id`` copies the
+configuration's cluster so that "one product.feature per cluster" is a plain unique key.
+"""
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NAME = String(255)
+
+configurations = Table(
+    "configurations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("cluster_client_id", NAME, nullable=False, index=True),
+    Column("grace_time", Integer, nullable=False),
+    Column("type", String(16), nullable=False),
+    CheckConstraint("grace_time > 0", name="grace_time_positive"),
+)
+
+license_servers = Table(
+    "license_servers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "config_id",
+        Integer,
+        ForeignKey("configurations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("host", NAME, nullable=False),
+    Column("port", Integer, nullable=False),
+    CheckConstraint("port BETWEEN 1 AND 65535", name="port_range"),
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", NAME, nullable=False, unique=True),
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column(
+        "product_id",
+        Integer,
+        ForeignKey("products.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "config_id",
+        Integer,
+        ForeignKey("configurations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("cluster_client_id", NAME, nullable=False),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("used", Integer, nullable=False, server_default="0"),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    Column("booked_total", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("cluster_client_id", "product_id", "name"),
+    CheckConstraint("total >= 0", name="total_non_negative"),
+    CheckConstraint("used >= 0", name="used_non_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_non_negative"),
+    CheckConstraint("booked_total >= 0", name="booked_total_non_negative"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slurm_job_id", NAME, nullable=False),
+    Column("cluster_client_id", NAME, nullable=False),
+    Column("username", NAME, nullable=False),
+    Column("lead_host", NAME, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("cluster_client_id", "slurm_job_id"),
+)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column(
+        "feature_id",
+        Integer,
+        ForeignKey("features.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("quantity", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+cluster_statuses = Table(
+    "cluster_statuses",
+    metadata,
+    Column("cluster_client_id", NAME, primary_key=True),
+    Column("interval", Integer, nullable=False),
+    Column("last_reported", DateTime(timezone=True), nullable=False),
+    CheckConstraint("interval > 0", name="interval_positive"),
+)
+
+Index("ix_jobs_created_at", jobs.c.created_at)
