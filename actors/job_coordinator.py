@@ -18,9 +18,7 @@ from storage import jobs as job_rows
 from storage.errors import Conflict, NotFound
 
 
-def _resolve(
-    conn: Connection, spec: JobSpec, names: set[str]
-) -> tuple[dict[str, int], int | None]:
+def _resolve(conn: Connection, spec: JobSpec, names: set[str]) -> tuple[dict[str, int], int | None]:
     ids = primitives.resolve_features(conn, spec.cluster_client_id, names)
     return ids, job_rows.existing_id(conn, spec.cluster_client_id, spec.slurm_job_id)
 
@@ -60,4 +58,3 @@ async def admit_job(
             lambda conn: job_rows.existing_id(conn, spec.cluster_client_id, spec.slurm_job_id)
         )
         raise Conflict(conflict.reason, job_id=existing) from None
-

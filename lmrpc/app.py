@@ -90,15 +90,13 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
                 415, RpcError(INVALID_REQUEST, {"reason": "Content-Type must be application/json"})
             )
         try:
-            body = await request.get_data(cache=False)
+            body = await request.get_data(cache=False, as_text=False)
         except RequestEntityTooLarge:
             limit = service.settings.max_body_bytes
             return _rpc_error(
                 413, RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"})
             )
-        answer = await dispatch(
-            body, identity, service.context_for, service.settings.max_batch
-        )
+        answer = await dispatch(body, identity, service.context_for, service.settings.max_batch)
         if answer is None:
             return Response(status=204)
         return Response(answer, content_type=JSON)

@@ -97,7 +97,9 @@ class KeyStore:
                         response.raise_for_status()
                         keys = KeySet.import_key_set(response.json())
             except (httpx.HTTPError, trio.TooSlowError, ValueError, JoseError) as error:
-                raise Unauthenticated(f"identity provider unavailable: {type(error).__name__}")
+                raise Unauthenticated(
+                    f"identity provider unavailable: {type(error).__name__}"
+                ) from None
             if self._keys is None or keys.as_dict() != self._keys.as_dict():
                 self._keys = keys
                 self.generation += 1

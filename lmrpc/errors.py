@@ -67,7 +67,9 @@ def from_domain(error: DomainError) -> RpcError:
             return RpcError(NOT_FOUND, {"missing": missing})
         case NotFound():
             return RpcError(
-                NOT_FOUND, {"resource": error.resource, "id": error.id}, f"{error.resource} not found"
+                NOT_FOUND,
+                {"resource": error.resource, "id": error.id},
+                f"{error.resource} not found",
             )
         case Conflict():
             return RpcError(CONFLICT, {"reason": error.reason, **error.ids})

@@ -1,5 +1,6 @@
 """The embedded signing key: made once in the data dir, used to mint and verify tokens."""
 
+import contextlib
 import json
 import os
 import time
@@ -27,10 +28,8 @@ def load_or_create(data_dir: Path) -> RSAKey:
         descriptor = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(path.with_suffix(".tmp"), path)  # first writer wins when racing
-        except FileExistsError:
-            pass
         os.unlink(path.with_suffix(".tmp"))
     return RSAKey.import_key(json.loads(path.read_text()))
 

@@ -16,7 +16,9 @@ Positive = Annotated[int, Field(ge=1, le=MAX_INT)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 
 
 def _host(value: str) -> str:
@@ -62,7 +64,9 @@ class UpdateParams(Params):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            nulls = [key for key, value in data.items() if value is None and key in cls.model_fields]
+            nulls = [
+                key for key, value in data.items() if value is None and key in cls.model_fields
+            ]
             if nulls:
                 raise ValueError(f"must not be null: {', '.join(sorted(nulls))}")
         return data

@@ -61,7 +61,9 @@ def method(
     permission: str | None,
     params: type[P] | type[NoParams] = NoParams,
     cluster: bool = False,
-) -> Callable[[Callable[[CallContext, P], Awaitable[Any]]], Callable[[CallContext, P], Awaitable[Any]]]:
+) -> Callable[
+    [Callable[[CallContext, P], Awaitable[Any]]], Callable[[CallContext, P], Awaitable[Any]]
+]:
     """Register ``handler`` as JSON-RPC method ``name``; its docstring's first line describes it."""
 
     def register(

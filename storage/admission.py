@@ -98,13 +98,20 @@ def insert_bookings(
         {"job_id": job_id, "feature_id": feature_id, "quantity": quantity, "created_at": created}
         for job_id, quantity in requests
     ]
-    ids = conn.execute(
-        insert(bookings).returning(bookings.c.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
+    ids = (
+        conn.execute(insert(bookings).returning(bookings.c.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
     stamp = timestamp(created)
     return [
-        {"id": id_, "job_id": row["job_id"], "feature_id": feature_id,
-         "quantity": row["quantity"], "created_at": stamp}
+        {
+            "id": id_,
+            "job_id": row["job_id"],
+            "feature_id": feature_id,
+            "quantity": row["quantity"],
+            "created_at": stamp,
+        }
         for id_, row in zip(ids, rows, strict=True)
     ]
 

@@ -26,7 +26,9 @@ def get(conn: Connection, id_: int) -> dict[str, Any]:
 
 
 def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
-    query = apply(select(bookings), spec, searchable=[], sortable=_SORTABLE, id_column=bookings.c.id)
+    query = apply(
+        select(bookings), spec, searchable=[], sortable=_SORTABLE, id_column=bookings.c.id
+    )
     return [booking_json(row) for row in conn.execute(query)]
 
 

@@ -38,9 +38,8 @@ def apply(
                 )
             )
         )
-    direction = (lambda c: c.asc()) if spec.sort_ascending else (lambda c: c.desc())
-    order = [direction(sortable[spec.sort_field])] if spec.sort_field else []
-    query = query.order_by(*order, direction(id_column))
+    columns = ([sortable[spec.sort_field]] if spec.sort_field else []) + [id_column]
+    query = query.order_by(*(c.asc() if spec.sort_ascending else c.desc() for c in columns))
     if spec.limit is not None:
         query = query.limit(spec.limit)
     if spec.offset:

@@ -24,7 +24,10 @@ def get(conn: Connection, id_: int) -> dict[str, Any]:
 
 def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
     query = apply(
-        select(products), spec, searchable=[products.c.name], sortable=_SORTABLE,
+        select(products),
+        spec,
+        searchable=[products.c.name],
+        sortable=_SORTABLE,
         id_column=products.c.id,
     )
     return [dict(row) for row in conn.execute(query).mappings()]

@@ -5,6 +5,7 @@ Handing work to a standing thread costs about half of ``trio.to_thread.run_sync`
 §3), and each thread keeps its own connection, so no pool checkout or ping per call.
 """
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -49,15 +50,11 @@ class ThreadRunner:
         task = trio.lowlevel.current_task()
 
         def deliver(result: outcome.Outcome[Any]) -> None:
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-            except trio.RunFinishedError:
-                pass
 
         self._queue.put((fn, deliver))
-        result: T = await trio.lowlevel.wait_task_rescheduled(
-            lambda _: trio.lowlevel.Abort.FAILED
-        )
+        result: T = await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
         return result
 
     def _work(self) -> None:

@@ -34,7 +34,7 @@ class JobCreate(Params):
     username: Name
     lead_host: Name
     cluster_client_id: Name | None = None
-    bookings: Annotated[list[BookingWanted], Field(max_length=1000)] = []
+    bookings: Annotated[list[BookingWanted], Field(max_length=1000)] = Field(default_factory=list)
 
 
 class JobList(ListParams):

@@ -1,0 +1,149 @@
+"""Fixtures: every storage-backed test runs on SQLite and on the machine's real PostgreSQL.
+
+PostgreSQL must be reachable (``LMRPC_TEST_PG_URL``, default the local server): when it is
+not, the tests fail loudly rather than skip.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import trio
+
+import lmrpc.methods  # noqa: F401  (registers the methods)
+from actors import Supervisor
+from lmrpc import jsonrpc
+from lmrpc.dispatch import run_call
+from lmrpc.errors import RpcError
+from lmrpc.identity import ADMIN, Identity
+from lmrpc.registry import CallContext
+from storage import migrate
+from storage.facade import Storage
+from storage.schema import metadata
+from tests.tokens import TokenFactory
+
+PG_ADMIN_URL = os.environ.get("LMRPC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated, dropped at the end."""
+    name = f"lmrpc_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is required for the tests and is not reachable: {error}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    migrate.upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (migrating per test is slow)."""
+    path = tmp_path_factory.mktemp("template") / "lmrpc.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _truncate_pg(url: str) -> None:
+    tables = ", ".join(table.name for table in metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "lmrpc.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    store = Storage(database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def supervisor(storage: Storage, nursery: trio.Nursery) -> AsyncIterator[Supervisor]:
+    actors = Supervisor(storage)
+    await nursery.start(actors.run)
+    yield actors
+    await actors.close()
+
+
+def identity(
+    *permissions: str, cluster: str | None = "cluster-a", organization: str | None = None
+) -> Identity:
+    """An identity as a verified token would give (``admin`` by default)."""
+    from tests.tokens import expand
+
+    return Identity(
+        subject="test",
+        permissions=frozenset(expand(p) for p in permissions or ("admin",)),
+        cluster_client_id=cluster,
+        organization=organization,
+        expires_at=float("inf"),
+    )
+
+
+ADMIN_IDENTITY = identity("admin")
+assert ADMIN in ADMIN_IDENTITY.permissions
+
+
+class Rpc:
+    """Calls methods in process through the real dispatcher (no HTTP)."""
+
+    def __init__(self, storage: Storage, actors: Supervisor) -> None:
+        self.storage = storage
+        self.actors = actors
+
+    async def __call__(
+        self, method: str, params: dict[str, Any] | None = None, *, as_: Identity = ADMIN_IDENTITY
+    ) -> Any:
+        call = jsonrpc.Call(method, params if params is not None else {}, 1)
+        return await run_call(call, as_, lambda who: CallContext(who, self.storage, self.actors))
+
+    async def error(
+        self, method: str, params: dict[str, Any] | None = None, *, as_: Identity = ADMIN_IDENTITY
+    ) -> RpcError:
+        """The RpcError the call raises; fails the test if it succeeds."""
+        try:
+            result = await self(method, params, as_=as_)
+        except RpcError as error:
+            return error
+        pytest.fail(f"{method} succeeded with {result!r}, expected an error")
+
+
+@pytest.fixture
+def rpc(storage: Storage, supervisor: Supervisor) -> Rpc:
+    return Rpc(storage, supervisor)
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> TokenFactory:
+    return TokenFactory(tmp_path_factory.mktemp("keys"))
