@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
                 415, RpcError(INVALID_REQUEST, {"reason": "Content-Type must be application/json"})
             )
         try:
-            body = await request.get_data(cache=False, as_text=False)
+            body: bytes = await request.body
         except RequestEntityTooLarge:
             limit = service.settings.max_body_bytes
             return _rpc_error(
