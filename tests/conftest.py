@@ -9,7 +9,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -147,3 +147,16 @@ def rpc(storage: Storage, supervisor: Supervisor) -> Rpc:
 @pytest.fixture(scope="session")
 def tokens(tmp_path_factory: pytest.TempPathFactory) -> TokenFactory:
     return TokenFactory(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture
+def server(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator["Server"]:
+    """A real ``lmrpc serve`` on a free port, on each backend, trusting ``tokens``."""
+    from tests.server import running_server, server_env
+
+    with running_server(server_env(database_url, tokens, tmp_path / "data"), tmp_path) as srv:
+        yield srv
+
+
+if TYPE_CHECKING:
+    from tests.server import Server

@@ -1,0 +1,5 @@
+"""``python -m lmrpc`` runs the console script."""
+
+from lmrpc.cli import main
+
+main()

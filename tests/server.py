@@ -1,0 +1,109 @@
+"""A real ``lmrpc serve`` process (Hypercorn, trio worker) for end-to-end tests."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.tokens import AUDIENCE, ISSUER, TokenFactory
+
+START_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def rpc(self, token: str, method: str, params: Any = None, id_: Any = 1) -> Any:
+        """POST one call and return the decoded response object."""
+        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id_}
+        if params is not None:
+            body["params"] = params
+        response = httpx.post(
+            self.url + "/rpc", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        return response.json()
+
+
+def server_env(
+    database_url: str, tokens: TokenFactory, data_dir: Path, extra: Mapping[str, str] = {}
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
+    env.update(
+        LMRPC_DATABASE_URL=database_url,
+        LMRPC_DATA_DIR=str(data_dir),
+        LMRPC_OIDC_JWKS_FILE=str(tokens.jwks_file),
+        LMRPC_OIDC_ISSUER=ISSUER,
+        LMRPC_OIDC_AUDIENCE=AUDIENCE,
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running_server(
+    env: Mapping[str, str], directory: Path, *, workers: int = 1, port: int | None = None
+) -> Iterator[Server]:
+    """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after."""
+    port = port or free_port()
+    log = directory / f"server-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lmrpc",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log.read_text()}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not become healthy:\n{server.log.read_text()}")
