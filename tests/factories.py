@@ -1,0 +1,85 @@
+"""Rows for actor and admission tests, inserted straight through storage (no RPC)."""
+
+from itertools import count
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from storage.facade import Storage
+from storage.rows import now
+from storage.schema import configurations, features, jobs, license_servers, products
+
+_names = count(1)
+
+
+def _feature(
+    conn: Connection, cluster: str, total: int, used: int, reserved: int, product: str, name: str
+) -> int:
+    product_id = conn.execute(select(products.c.id).where(products.c.name == product)).scalar()
+    if product_id is None:
+        product_id = conn.execute(insert(products).values(name=product)).inserted_primary_key[0]  # type: ignore[index]
+    config_id = conn.execute(
+        insert(configurations).values(
+            name=f"config-{next(_names)}", cluster_client_id=cluster, grace_time=60, type="flexlm"
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(insert(license_servers).values(config_id=config_id, host="lic1", port=27000))
+    feature_id: int = conn.execute(
+        insert(features).values(
+            name=name, product_id=product_id, config_id=config_id, cluster_client_id=cluster,
+            total=total, used=used, reserved=reserved,
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]
+    return feature_id
+
+
+async def make_feature(
+    storage: Storage,
+    total: int,
+    *,
+    cluster: str = "cluster-a",
+    used: int = 0,
+    reserved: int = 0,
+    product: str = "abaqus",
+    name: str | None = None,
+) -> int:
+    """A feature of ``cluster`` (with its own configuration) and its id."""
+    feature_name = name or f"feature{next(_names)}"
+    return await storage.write(
+        lambda conn: _feature(conn, cluster, total, used, reserved, product, feature_name)
+    )
+
+
+async def make_job(storage: Storage, *, cluster: str = "cluster-a", slurm_job_id: str | None = None) -> int:
+    """A job without bookings, and its id."""
+    values: dict[str, Any] = {
+        "slurm_job_id": slurm_job_id or str(next(_names)),
+        "cluster_client_id": cluster,
+        "username": "alice",
+        "lead_host": "node001",
+        "created_at": now(),
+    }
+    job_id: int = await storage.write(
+        lambda conn: conn.execute(insert(jobs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+    )
+    return job_id
+
+
+async def booked_total(storage: Storage, feature_id: int) -> tuple[int, int]:
+    """(features.booked_total, sum of the feature's bookings) as stored."""
+    from sqlalchemy import func
+
+    from storage.schema import bookings
+
+    def read(conn: Connection) -> tuple[int, int]:
+        column = conn.execute(
+            select(features.c.booked_total).where(features.c.id == feature_id)
+        ).scalar_one()
+        total = conn.execute(
+            select(func.coalesce(func.sum(bookings.c.quantity), 0)).where(
+                bookings.c.feature_id == feature_id
+            )
+        ).scalar_one()
+        return column, total
+
+    return await storage.read(read)

@@ -1,0 +1,103 @@
+"""Feature actors and the supervisor against real storage, on both backends."""
+
+import trio
+
+from actors import BookingRequest, Supervisor
+from storage.errors import Forbidden, NotEnoughLicenses, NotFound
+from storage.facade import Storage
+from tests.factories import booked_total, make_feature, make_job
+
+
+async def test_concurrent_bookings_never_exceed_total(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    feature = await make_feature(storage, total=100)
+    job = await make_job(storage)
+    admitted: list[int] = []
+    refused: list[NotEnoughLicenses] = []
+
+    async def book() -> None:
+        try:
+            admitted.append((await supervisor.book(feature, BookingRequest(job, 1, None)))["id"])
+        except NotEnoughLicenses as error:
+            refused.append(error)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(150):
+            nursery.start_soon(book)
+    assert len(admitted) == 100 and len(set(admitted)) == 100
+    assert len(refused) == 50 and all(e.available == 0 for e in refused)
+    assert await booked_total(storage, feature) == (100, 100)
+
+
+async def test_booking_errors(storage: Storage, supervisor: Supervisor) -> None:
+    feature = await make_feature(storage, total=5, used=2, reserved=1)
+    job = await make_job(storage, cluster="cluster-a")
+    try:
+        await supervisor.book(feature, BookingRequest(job, 3, None))
+    except NotEnoughLicenses as error:
+        assert (error.requested, error.available) == (3, 2)
+    else:
+        raise AssertionError("booked past total")
+    for request, expected in (
+        (BookingRequest(job + 100, 1, None), NotFound),
+        (BookingRequest(job, 1, "cluster-b"), Forbidden),
+    ):
+        try:
+            await supervisor.book(feature, request)
+        except expected:
+            pass
+        else:
+            raise AssertionError(f"{request} was admitted")
+    try:
+        await supervisor.book(feature + 100, BookingRequest(job, 1, None))
+    except NotFound as error:
+        assert error.resource == "feature"
+    else:
+        raise AssertionError("booked on a missing feature")
+    assert await booked_total(storage, feature) == (0, 0)
+
+
+async def test_holds_are_all_or_nothing_and_given_back(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    first = await make_feature(storage, total=4)
+    second = await make_feature(storage, total=1)
+    try:
+        await supervisor.hold({first: 3, second: 2})
+    except NotEnoughLicenses as error:
+        assert error.feature_id == second
+    else:
+        raise AssertionError("held more than total")
+    # The refused job's hold on the first feature was given back: 4 are bookable.
+    job = await make_job(storage)
+    booking = await supervisor.book(first, BookingRequest(job, 4, None))
+    assert booking["quantity"] == 4
+
+
+async def test_a_hold_keeps_licenses_from_bookings(storage: Storage, supervisor: Supervisor) -> None:
+    feature = await make_feature(storage, total=3)
+    job = await make_job(storage)
+    holds = await supervisor.hold({feature: 2})
+    try:
+        await supervisor.book(feature, BookingRequest(job, 2, None))
+    except NotEnoughLicenses as error:
+        assert error.available == 1
+    else:
+        raise AssertionError("a booking took held licenses")
+    supervisor.release(holds, booked=False)
+    assert (await supervisor.book(feature, BookingRequest(job, 2, None)))["quantity"] == 2
+
+
+async def test_idle_actors_retire_and_come_back(storage: Storage, nursery: trio.Nursery) -> None:
+    supervisor = Supervisor(storage, idle_timeout=0.05)
+    await nursery.start(supervisor.run)
+    feature = await make_feature(storage, total=2)
+    job = await make_job(storage)
+    await supervisor.book(feature, BookingRequest(job, 1, None))
+    assert supervisor.live == 1
+    await trio.sleep(0.3)
+    assert supervisor.live == 0
+    await supervisor.book(feature, BookingRequest(job, 1, None))
+    assert await booked_total(storage, feature) == (2, 2)
+    await supervisor.close()
