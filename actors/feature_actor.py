@@ -11,8 +11,9 @@ from collections.abc import Callable
 import trio
 
 from actors.admission import Counters
+from actors.committer import Committer
 from actors.messages import Book, Hold, Message
-from actors.transactions import book_group, counters_of
+from actors.transactions import FeatureGroup, counters_of
 from storage import admission as primitives
 from storage.errors import DomainError, NotEnoughLicenses, NotFound, StorageUnavailable
 from storage.facade import Storage
@@ -28,11 +29,13 @@ class FeatureActor:
         self,
         feature_id: int,
         storage: Storage,
+        committer: Committer,
         idle_timeout: float,
         on_exit: Callable[["FeatureActor"], bool],
     ) -> None:
         self.feature_id = feature_id
         self._storage = storage
+        self._committer = committer
         self._idle_timeout = idle_timeout
         self._on_exit = on_exit  # the supervisor forgets us; False if a caller holds us
         self.send, self._receive = trio.open_memory_channel[Message](MAILBOX)
@@ -97,26 +100,25 @@ class FeatureActor:
             await self._commit(books)
 
     async def _commit(self, books: list[Book]) -> None:
-        requests = [book.request for book in books]
+        group = FeatureGroup(self.feature_id, [book.request for book in books], self.held)
         try:
-            outcomes, self.feature = await self._storage.write(
-                lambda conn: book_group(conn, self.feature_id, requests, self.held)
-            )
+            result = await self._committer.commit(group)
         except StorageUnavailable as error:
             self.stale = True
             for book in books:
                 book.reply.fail(error)
             return
-        except NotFound:
+        if isinstance(result, NotFound):
             for book in books:
-                book.reply.fail(NotFound("feature", self.feature_id))
-            raise
-        self.stale = False
-        for book, result in zip(books, outcomes, strict=True):
-            if isinstance(result, DomainError):
                 book.reply.fail(result)
+            raise result
+        outcomes, self.feature = result
+        self.stale = False
+        for book, outcome in zip(books, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                book.reply.fail(outcome)
             else:
-                book.reply.succeed(result)
+                book.reply.succeed(outcome)
 
     async def _hold(self, hold: Hold) -> None:
         """Grant from the cached counters when they allow it; a refusal is checked against

@@ -9,6 +9,7 @@ from typing import Any
 
 import trio
 
+from actors.committer import Committer
 from actors.feature_actor import FeatureActor
 from actors.messages import Book, Hold, Message
 from actors.transactions import BookingRequest
@@ -25,6 +26,7 @@ class Supervisor:
         self.storage = storage
         self._idle_timeout = idle_timeout
         self._actors: dict[int, FeatureActor] = {}
+        self._committer = Committer(storage)
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
 
@@ -36,6 +38,7 @@ class Supervisor:
         """Own the actors' nursery until ``close``."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._committer.run)
             task_status.started()
             await self._closed.wait()
             nursery.cancel_scope.cancel()
@@ -49,7 +52,9 @@ class Supervisor:
         if actor is None:
             if self._nursery is None:
                 raise StorageUnavailable("the service is shutting down")
-            actor = FeatureActor(feature_id, self.storage, self._idle_timeout, self._forget)
+            actor = FeatureActor(
+                feature_id, self.storage, self._committer, self._idle_timeout, self._forget
+            )
             self._actors[feature_id] = actor
             self._nursery.start_soon(actor.run, name=f"feature-actor-{feature_id}")
         return actor

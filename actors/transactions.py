@@ -47,36 +47,79 @@ def _job_problem(
     return None
 
 
-def book_group(
-    conn: Connection, feature_id: int, requests: Sequence[BookingRequest], held: int
-) -> tuple[list[Outcome], primitives.FeatureRow]:
-    """Admit a group of bookings of one feature in one transaction, in request order."""
-    feature = primitives.read_feature(conn, feature_id, lock=True)
-    owners = primitives.job_owners(conn, {r.job_id for r in requests})
-    problems = [_job_problem(owners.get(r.job_id), r, feature) for r in requests]
-    valid = [r for r, problem in zip(requests, problems, strict=True) if problem is None]
-    verdicts, after = admit(counters_of(feature), [r.quantity for r in valid], held)
-    admitted = [r for r, v in zip(valid, verdicts, strict=True) if v.admitted]
-    created = iter(
-        primitives.insert_bookings(conn, feature_id, [(r.job_id, r.quantity) for r in admitted])
-    )
-    if admitted:
-        primitives.set_booked_total(conn, feature_id, after.booked_total)
+@dataclass(frozen=True, slots=True)
+class FeatureGroup:
+    """One actor's waiting bookings of its feature, and what it holds for pending jobs."""
+
+    feature_id: int
+    requests: Sequence[BookingRequest]
+    held: int
+
+
+GroupResult = tuple[list[Outcome], primitives.FeatureRow] | NotFound
+
+
+def book_groups(conn: Connection, groups: Sequence[FeatureGroup]) -> list[GroupResult]:
+    """Admit several actors' groups in one transaction (group commit across features).
+
+    All features are locked in id order in one statement; each group is decided in request
+    order against its locked row; all bookings go in with one insert and the counters with
+    one update. A deleted feature fails its own group only.
+    """
+    rows = primitives.read_features(conn, (g.feature_id for g in groups), lock=True)
+    owners = primitives.job_owners(conn, {r.job_id for g in groups for r in g.requests})
+    plan: list[tuple[list[Outcome | None], primitives.FeatureRow] | NotFound] = []
+    to_insert: list[tuple[int, int, int]] = []
+    booked_totals: dict[int, int] = {}
+    for group in groups:
+        feature = rows.get(group.feature_id)
+        if feature is None:
+            plan.append(NotFound("feature", group.feature_id))
+            continue
+        outcomes, admitted, after = _decide(group, feature, owners)
+        to_insert += [(r.job_id, feature.id, r.quantity) for r in admitted]
+        if admitted:
+            booked_totals[feature.id] = after.booked_total
+        plan.append((outcomes, replace(feature, booked_total=after.booked_total)))
+    created = iter(primitives.insert_bookings(conn, to_insert))
+    primitives.set_booked_totals(conn, booked_totals)
+    results: list[GroupResult] = []
+    for item in plan:
+        if isinstance(item, NotFound):
+            results.append(item)
+        else:
+            outcomes, feature = item
+            results.append(([o if o is not None else next(created) for o in outcomes], feature))
+    return results
+
+
+def _decide(
+    group: FeatureGroup, feature: primitives.FeatureRow, owners: dict[int, str]
+) -> tuple[list[Outcome | None], list[BookingRequest], Counters]:
+    """Verdicts for one group in request order: an error, or None for an admitted booking
+    (its row is filled in after the insert). Returns them, the admitted requests and the
+    counters after them."""
+    problems = [_job_problem(owners.get(r.job_id), r, feature) for r in group.requests]
+    valid = [r for r, problem in zip(group.requests, problems, strict=True) if problem is None]
+    verdicts, after = admit(counters_of(feature), [r.quantity for r in valid], group.held)
     verdict = iter(verdicts)
-    outcomes: list[Outcome] = []
-    for request, problem in zip(requests, problems, strict=True):
+    outcomes: list[Outcome | None] = []
+    admitted: list[BookingRequest] = []
+    for request, problem in zip(group.requests, problems, strict=True):
         if problem is not None:
             outcomes.append(problem)
             continue
         v = next(verdict)
-        outcomes.append(
-            next(created)
-            if v.admitted
-            else NotEnoughLicenses(
-                feature_id, feature.product_feature, request.quantity, v.available
+        if v.admitted:
+            admitted.append(request)
+            outcomes.append(None)
+        else:
+            outcomes.append(
+                NotEnoughLicenses(
+                    feature.id, feature.product_feature, request.quantity, v.available
+                )
             )
-        )
-    return outcomes, replace(feature, booked_total=after.booked_total)
+    return outcomes, admitted, after
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +145,7 @@ def create_job(
     for feature_id, quantity in wanted:
         per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
     rows = primitives.read_features(conn, per_feature, lock=True)
+    booked_totals: dict[int, int] = {}
     for feature_id, quantity in sorted(per_feature.items()):
         row = rows.get(feature_id)
         if row is None:
@@ -109,8 +153,10 @@ def create_job(
         [verdict], after = admit(counters_of(row), [quantity])
         if not verdict.admitted:
             raise NotEnoughLicenses(feature_id, row.product_feature, quantity, verdict.available)
-        primitives.set_booked_total(conn, feature_id, after.booked_total)
+        booked_totals[feature_id] = after.booked_total
+    primitives.set_booked_totals(conn, booked_totals)
     job = job_rows.insert_job(conn, **asdict(spec))
-    for feature_id, quantity in wanted:
-        job["bookings"] += primitives.insert_bookings(conn, feature_id, [(job["id"], quantity)])
+    job["bookings"] = primitives.insert_bookings(
+        conn, [(job["id"], feature_id, quantity) for feature_id, quantity in wanted]
+    )
     return job

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
 
 from storage.errors import NotFound
 from storage.rows import now, timestamp
@@ -39,19 +39,32 @@ _FEATURE_COLUMNS = (
     features.c.booked_total,
 )
 
+# Statements are built once: building and hashing a statement per call costs more than
+# running it on SQLite (≈ 0.3 ms each, measured).
+_READ_FEATURES = (
+    select(*_FEATURE_COLUMNS)
+    .join(products, products.c.id == features.c.product_id)
+    .where(features.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(features.c.id)
+)
+_LOCK_FEATURES = _READ_FEATURES.with_for_update(of=features)
+_JOB_OWNERS = select(jobs.c.id, jobs.c.cluster_client_id).where(
+    jobs.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_BOOKINGS = insert(bookings).returning(bookings.c.id, sort_by_parameter_order=True)
+_SET_BOOKED_TOTAL = (
+    update(features)
+    .where(features.c.id == bindparam("feature_id"))
+    .values(booked_total=bindparam("booked_total"))
+)
+
 
 def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[int, FeatureRow]:
     """Feature rows by id. ``lock``: ``SELECT … FOR UPDATE OF features`` in id order on
     PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already holds the database's write lock)."""
-    query = (
-        select(*_FEATURE_COLUMNS)
-        .join(products, products.c.id == features.c.product_id)
-        .where(features.c.id.in_(sorted(set(ids))))
-        .order_by(features.c.id)
-    )
-    if lock:
-        query = query.with_for_update(of=features)
-    return {row.id: FeatureRow(*row) for row in conn.execute(query)}
+    statement = _LOCK_FEATURES if lock else _READ_FEATURES
+    rows = conn.execute(statement, {"ids": sorted(set(ids))})
+    return {row.id: FeatureRow(*row) for row in rows}
 
 
 def read_feature(conn: Connection, id_: int, *, lock: bool) -> FeatureRow:
@@ -83,32 +96,29 @@ def resolve_features(
 
 def job_owners(conn: Connection, job_ids: Iterable[int]) -> dict[int, str]:
     """Job id → cluster_client_id for the jobs that exist."""
-    query = select(jobs.c.id, jobs.c.cluster_client_id).where(jobs.c.id.in_(set(job_ids)))
-    return {id_: cluster for id_, cluster in conn.execute(query)}
+    return {
+        id_: cluster for id_, cluster in conn.execute(_JOB_OWNERS, {"ids": sorted(set(job_ids))})
+    }
 
 
 def insert_bookings(
-    conn: Connection, feature_id: int, requests: Sequence[tuple[int, int]]
+    conn: Connection, requests: Sequence[tuple[int, int, int]]
 ) -> list[dict[str, Any]]:
-    """Insert (job_id, quantity) bookings of one feature; the new bookings, in order."""
+    """Insert (job_id, feature_id, quantity) bookings; the new bookings, in order."""
     if not requests:
         return []
     created = now()
     rows = [
         {"job_id": job_id, "feature_id": feature_id, "quantity": quantity, "created_at": created}
-        for job_id, quantity in requests
+        for job_id, feature_id, quantity in requests
     ]
-    ids = (
-        conn.execute(insert(bookings).returning(bookings.c.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
-    )
+    ids = conn.execute(_INSERT_BOOKINGS, rows).scalars().all()
     stamp = timestamp(created)
     return [
         {
             "id": id_,
             "job_id": row["job_id"],
-            "feature_id": feature_id,
+            "feature_id": row["feature_id"],
             "quantity": row["quantity"],
             "created_at": stamp,
         }
@@ -116,10 +126,16 @@ def insert_bookings(
     ]
 
 
-def set_booked_total(conn: Connection, feature_id: int, booked_total: int) -> None:
-    conn.execute(
-        update(features).where(features.c.id == feature_id).values(booked_total=booked_total)
-    )
+def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
+    """Write features' new ``booked_total`` values, in feature id order."""
+    if booked_totals:
+        conn.execute(
+            _SET_BOOKED_TOTAL,
+            [
+                {"feature_id": fid, "booked_total": value}
+                for fid, value in sorted(booked_totals.items())
+            ],
+        )
 
 
 def release(conn: Connection, where: Any) -> list[int]:
