@@ -84,6 +84,12 @@ async def dispatch(
         is_batch, entries = jsonrpc.decode(body, max_batch)
     except RpcError as error:
         return jsonrpc.encode(jsonrpc.error(None, error))
+    if not is_batch:
+        [entry] = entries
+        if isinstance(entry, jsonrpc.BadCall):
+            return jsonrpc.encode(jsonrpc.bad_call_response(entry))
+        response = await respond(entry, identity, context_for)
+        return None if entry.is_notification else jsonrpc.encode(response)
     responses: list[dict[str, Any] | None] = [None] * len(entries)
 
     async def answer(index: int, entry: jsonrpc.Call) -> None:
@@ -95,11 +101,7 @@ async def dispatch(
         for index, entry in enumerate(entries):
             if isinstance(entry, jsonrpc.BadCall):
                 responses[index] = jsonrpc.bad_call_response(entry)
-            elif len(entries) == 1:
-                await answer(index, entry)
             else:
                 nursery.start_soon(answer, index, entry)
     answered = [response for response in responses if response is not None]
-    if not answered:
-        return None
-    return jsonrpc.encode(answered if is_batch else answered[0])
+    return jsonrpc.encode(answered) if answered else None
