@@ -4,6 +4,8 @@ No IO here: the dispatcher runs the calls, the HTTP app moves the bytes.
 """
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from lmrpc.errors import INVALID_REQUEST, PARSE_ERROR, RpcError
 
 _MEMBERS = {"jsonrpc", "method", "params", "id"}
 _NO_ID = object()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may be a lone surrogate: check strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +41,54 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400 would become inf, which JSON cannot carry
+        raise ValueError(f"number {text[:20]} is out of range")
+    return number
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique: a repeated name is ambiguous (RFC 8259 §4:
+    parsers disagree which one wins), so the body is refused rather than guessed."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"duplicate member {name[:50]!r}")
+            seen.add(name)
+    return document
+
+
+def _check_unicode(document: Any) -> None:
+    """Refuse strings holding a lone surrogate (``"\\ud800"``): they are not Unicode text,
+    cannot be stored or answered, and could only come from a ``\\uD8xx``-``\\uDFxx`` escape."""
+    stack = [document]
+    while stack:  # iterative: the document may be nested as deep as the parser allowed
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode()  # raises UnicodeEncodeError on a lone surrogate
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def decode(body: bytes, max_batch: int) -> tuple[bool, list[Call | BadCall]]:
     """Split a body into calls. Returns (is_batch, entries); raises RpcError for the body."""
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        text = body.decode()  # strictly UTF-8 (RFC 8259 §8.1): no UTF-16/32 guessing, no BOM
+        document = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+        if _SURROGATE_ESCAPE.search(text):
+            _check_unicode(document)
+    except (ValueError, RecursionError) as error:  # Unicode errors are ValueErrors
         raise RpcError(PARSE_ERROR, message=f"Parse error: {_short(error)}") from None
     if isinstance(document, list):
         if not document:
