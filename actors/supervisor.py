@@ -84,7 +84,8 @@ class Supervisor:
         return booking
 
     async def hold(self, quantities: dict[int, int]) -> list[Held]:
-        """Hold quantities of several features for a job, in feature id order, all or none.
+        """Hold quantities of several features for a job, in the job's order, all or none
+        (so a refusal names the job's first feature short of licenses).
 
         Each hold is answered at once by its actor, so holding never waits on another hold
         and cannot deadlock; the wait is shielded so a granted hold is never lost by a
@@ -92,7 +93,7 @@ class Supervisor:
         """
         granted: list[Held] = []
         try:
-            for feature_id, quantity in sorted(quantities.items()):
+            for feature_id, quantity in quantities.items():
                 with trio.CancelScope(shield=True):
                     actor, _ = await self._ask(feature_id, Hold(quantity))
                 granted.append((actor, quantity))

@@ -146,7 +146,7 @@ def create_job(
         per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
     rows = primitives.read_features(conn, per_feature, lock=True)
     booked_totals: dict[int, int] = {}
-    for feature_id, quantity in sorted(per_feature.items()):
+    for feature_id, quantity in per_feature.items():  # the job's order: name its first short one
         row = rows.get(feature_id)
         if row is None:
             raise NotFound("feature", feature_id)
