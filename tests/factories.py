@@ -83,3 +83,34 @@ async def booked_total(storage: Storage, feature_id: int) -> tuple[int, int]:
         return column, total
 
     return await storage.read(read)
+
+
+def feature_in(url: str, total: int, *, cluster: str = "cluster-a", product: str = "abaqus",
+               name: str | None = None) -> int:
+    """A feature created synchronously in the database at ``url`` (for server tests)."""
+    from storage import engine as engines
+
+    engine = engines.create(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            return _feature(conn, cluster, total, 0, 0, product, name or f"feature{next(_names)}")
+    finally:
+        engine.dispose()
+
+
+def stored_bookings(url: str) -> dict[int, list[tuple[int, int]]]:
+    """feature id → [(job_id, quantity)] of every stored booking, and checks booked_total."""
+    from storage import engine as engines
+    from storage.schema import bookings
+
+    engine = engines.create(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            result: dict[int, list[tuple[int, int]]] = {}
+            for row in conn.execute(select(bookings)):
+                result.setdefault(row.feature_id, []).append((row.job_id, row.quantity))
+            for row in conn.execute(select(features)):
+                assert row.booked_total == sum(q for _, q in result.get(row.id, [])), row
+            return result
+    finally:
+        engine.dispose()
