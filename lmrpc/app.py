@@ -23,6 +23,7 @@ log = logging.getLogger("lmrpc.app")
 
 HEALTH_TIMEOUT_S = 3
 JSON = "application/json"
+MISSING_TOKEN = "missing bearer token"
 
 
 def _rpc_error(status: int, error: RpcError, **headers: str) -> Response:
@@ -57,7 +58,7 @@ class Service:
     async def authenticate(self, header: str | None) -> Identity:
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("missing bearer token")
+            raise Unauthenticated(MISSING_TOKEN)
         return await self.verifier.verify(token.strip())
 
 
@@ -80,10 +81,12 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         try:
             identity = await service.authenticate(request.headers.get("Authorization"))
         except Unauthenticated as denied:
+            # RFC 6750 §3.1: no error code when the request carries no bearer token at all
+            missing = denied.reason == MISSING_TOKEN
             return _rpc_error(
                 401,
                 RpcError(UNAUTHENTICATED, {"reason": denied.reason}),
-                **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                **{"WWW-Authenticate": "Bearer" if missing else 'Bearer error="invalid_token"'},
             )
         if request.mimetype != JSON:
             return _rpc_error(
@@ -98,7 +101,9 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             )
         answer = await dispatch(body, identity, service.context_for, service.settings.max_batch)
         if answer is None:
-            return Response(status=204)
+            nothing = Response(status=204)
+            nothing.headers.pop("Content-Type", None)  # no body, so no media type
+            return nothing
         return Response(answer, content_type=JSON)
 
     @app.get("/healthz")
