@@ -1,8 +1,11 @@
 """One feature's actor: the only code in the process that admits bookings of the feature.
 
 It takes its messages one group at a time: consecutive bookings are decided together and
-persisted in one transaction (group commit), and every caller is answered after the commit.
-Its counters are a cache of the database, which stays the truth.
+persisted in one transaction (group commit), and every caller is answered after the
+commit. Its counters are a cache of the database, which stays the truth.
+
+An actor runs a Trio task only while its mailbox has messages; idle, it is a small object
+holding its cached counters (a few hundred bytes), so 100k features stay cheap.
 """
 
 import logging
@@ -25,66 +28,83 @@ MAX_GROUP = 512
 
 
 class FeatureActor:
+    __slots__ = (
+        "_committer",
+        "_mailbox",
+        "_on_failure",
+        "_space",
+        "_storage",
+        "feature",
+        "feature_id",
+        "held",
+        "idle_since",
+        "running",
+        "stale",
+    )
+
     def __init__(
         self,
         feature_id: int,
         storage: Storage,
         committer: Committer,
-        idle_timeout: float,
-        on_exit: Callable[["FeatureActor"], bool],
+        on_failure: Callable[["FeatureActor"], None],
     ) -> None:
         self.feature_id = feature_id
         self._storage = storage
         self._committer = committer
-        self._idle_timeout = idle_timeout
-        self._on_exit = on_exit  # the supervisor forgets us; False if a caller holds us
-        self.send, self._receive = trio.open_memory_channel[Message](MAILBOX)
+        self._on_failure = on_failure  # the supervisor forgets a failed actor
+        self._mailbox: list[Message] = []
+        self._space: trio.Event | None = None  # set when a full mailbox drains
         self.feature: primitives.FeatureRow | None = None
         self.held = 0
         self.stale = True
+        self.running = False
+        self.idle_since = trio.current_time()
 
     @property
     def counters(self) -> Counters | None:
         return counters_of(self.feature) if self.feature else None
 
-    async def run(self) -> None:
-        """Serve messages until idle for ``idle_timeout``; on any failure answer every
-        waiting caller with an error and exit, so the next message starts a fresh actor."""
+    async def deliver(self, message: Message, nursery: trio.Nursery) -> None:
+        """Queue ``message``, waiting while the mailbox is full; start the task if idle."""
+        while len(self._mailbox) >= MAILBOX:
+            if self._space is None:
+                self._space = trio.Event()
+            await self._space.wait()
+        self._mailbox.append(message)
+        if not self.running:
+            self.running = True
+            nursery.start_soon(self._run, name=f"feature-actor-{self.feature_id}")
+
+    async def _run(self) -> None:
+        """Serve messages until the mailbox is empty; on a failure answer every waiting
+        caller with an error and leave, so the next message starts a fresh actor."""
         group: list[Message] = []
         try:
-            while True:
-                with trio.move_on_after(self._idle_timeout):
-                    group = [await self._receive.receive()]
-                if not group:
-                    if self.held == 0 and self._on_exit(self):
-                        return
-                    continue
-                while len(group) < MAX_GROUP:
-                    try:
-                        group.append(self._receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
+            while self._mailbox:
+                group, self._mailbox = self._mailbox[:MAX_GROUP], self._mailbox[MAX_GROUP:]
+                if self._space is not None:
+                    self._space.set()
+                    self._space = None
                 await self._handle(group)
                 group = []
         except NotFound as gone:  # the feature was deleted: answer and go
-            self._exit_with(group, gone)
+            self._fail_all(group, gone)
         except Exception as error:
             log.exception("feature actor %s failed; it will be restarted", self.feature_id)
-            self._exit_with(group, error)
+            self._fail_all(group, error)
         except BaseException:
-            self._exit_with(group, StorageUnavailable("shutting down"))
+            self._fail_all(group, StorageUnavailable("shutting down"))
             raise
+        finally:
+            self.running = False
+            self.idle_since = trio.current_time()
 
-    def _exit_with(self, group: list[Message], error: BaseException) -> None:
-        self._on_exit(self)
-        self._receive.close()
-        for message in group:
+    def _fail_all(self, group: list[Message], error: BaseException) -> None:
+        self._on_failure(self)
+        for message in group + self._mailbox:
             message.reply.fail(error)
-        while True:
-            try:
-                self._receive.receive_nowait().reply.fail(error)
-            except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
-                break
+        self._mailbox = []
 
     async def _handle(self, group: list[Message]) -> None:
         books: list[Book] = []
@@ -158,3 +178,7 @@ class FeatureActor:
         self.held = max(self.held - quantity, 0)
         if booked:
             self.stale = True
+
+    @property
+    def retirable(self) -> bool:
+        return not self.running and not self._mailbox and self.held == 0

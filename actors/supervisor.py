@@ -1,7 +1,7 @@
-"""The supervisor: spawns feature actors on demand, retires idle ones, restarts failed ones.
+"""The supervisor: creates feature actors on demand, retires idle ones, replaces failed ones.
 
-All actors run in the supervisor's nursery (structured concurrency: shutdown follows the
-tree). Callers talk to actors only through the supervisor's methods.
+All actor tasks run in the supervisor's nursery (structured concurrency: shutdown follows
+the tree). Callers talk to actors only through the supervisor's methods.
 """
 
 from collections.abc import Iterable
@@ -35,46 +35,45 @@ class Supervisor:
         return len(self._actors)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Own the actors' nursery until ``close``."""
+        """Own the actors' nursery until ``close``; retire idle actors meanwhile."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._committer.run)
             task_status.started()
-            await self._closed.wait()
+            while not self._closed.is_set():
+                with trio.move_on_after(self._idle_timeout / 4):
+                    await self._closed.wait()
+                self._retire_idle()
             nursery.cancel_scope.cancel()
         self._nursery = None
 
     async def close(self) -> None:
         self._closed.set()
 
-    def _actor(self, feature_id: int) -> FeatureActor:
-        actor = self._actors.get(feature_id)
-        if actor is None:
-            if self._nursery is None:
-                raise StorageUnavailable("the service is shutting down")
-            actor = FeatureActor(
-                feature_id, self.storage, self._committer, self._idle_timeout, self._forget
-            )
-            self._actors[feature_id] = actor
-            self._nursery.start_soon(actor.run, name=f"feature-actor-{feature_id}")
-        return actor
+    def _retire_idle(self) -> None:
+        horizon = trio.current_time() - self._idle_timeout
+        idle = [
+            fid
+            for fid, actor in self._actors.items()
+            if actor.retirable and actor.idle_since < horizon
+        ]
+        for feature_id in idle:
+            del self._actors[feature_id]
 
-    def _forget(self, actor: FeatureActor) -> bool:
-        """Called by an exiting actor: it is no longer the feature's actor."""
+    def _forget(self, actor: FeatureActor) -> None:
+        """A failed actor is dropped; the next message makes a fresh one from storage."""
         if self._actors.get(actor.feature_id) is actor:
             del self._actors[actor.feature_id]
-        return True
 
     async def _ask(self, feature_id: int, message: Message) -> tuple[FeatureActor, Any]:
-        """Deliver ``message`` to the feature's actor and wait for its reply. An actor that
-        exits between lookup and delivery closes its mailbox; then a fresh one is spawned."""
-        while True:
-            actor = self._actor(feature_id)
-            try:
-                await actor.send.send(message)
-                break
-            except trio.BrokenResourceError:
-                self._forget(actor)
+        """Deliver ``message`` to the feature's actor and wait for its reply."""
+        if self._nursery is None:
+            raise StorageUnavailable("the service is shutting down")
+        actor = self._actors.get(feature_id)
+        if actor is None:
+            actor = FeatureActor(feature_id, self.storage, self._committer, self._forget)
+            self._actors[feature_id] = actor
+        await actor.deliver(message, self._nursery)
         return actor, await message.reply.wait()
 
     async def book(self, feature_id: int, request: BookingRequest) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def insert_bookings(
     ]
     ids: dict[tuple[int, int, int], list[int]] = {}
     for id_, *key in conn.execute(_INSERT_BOOKINGS, rows):
-        ids.setdefault(tuple(key), []).append(id_)  # type: ignore[arg-type]
+        ids.setdefault(tuple(key), []).append(id_)
     stamp = timestamp(created)
     return [
         {
