@@ -55,10 +55,8 @@ class IdParams(Params):
     id: Id
 
 
-class UpdateParams(Params):
-    """``id`` plus the fields to change: at least one, and none of them null."""
-
-    id: Id
+class NoNulls(Params):
+    """Optional fields may be left out but not given as null (null would mean "clear")."""
 
     @model_validator(mode="before")
     @classmethod
@@ -70,6 +68,12 @@ class UpdateParams(Params):
             if nulls:
                 raise ValueError(f"must not be null: {', '.join(sorted(nulls))}")
         return data
+
+
+class UpdateParams(NoNulls):
+    """``id`` plus the fields to change: at least one, and none of them null."""
+
+    id: Id
 
     @model_validator(mode="after")
     def _something_to_change(self) -> "UpdateParams":
