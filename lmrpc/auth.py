@@ -1,31 +1,83 @@
 """Bearer token verification (API.md §2) with joserfc.
 
-Signatures are checked with pinned algorithms against keys we chose (a JWKS file, URL or
-the issuer's discovery document), never keys named by the token. Claims are checked
-explicitly: joserfc's ``decode`` checks only the signature. Verified tokens are cached until
-expiry, so the RSA verification is paid once per token.
+What is checked, in order (RFC 8725):
+
+- the token is a JWS in compact form (three parts; a JWE's five parts are refused), at most
+  ``MAX_TOKEN_BYTES`` long, with a JSON object header;
+- ``alg`` is one of the configured algorithms, which may only be asymmetric signature
+  algorithms (never ``none``, never HMAC: a public key must not become an HMAC secret);
+- the key is found by ``kid`` among keys *we* chose (a JWKS file, a JWKS URL, or the
+  ``jwks_uri`` of the issuer's discovery document); header parameters naming keys
+  (``jku``, ``x5u``, ``jwk``, ``x5c``) are never fetched or trusted. joserfc checks the
+  key's type, ``use`` and ``alg`` against the token's algorithm;
+- the signature, with a registry pinned to the configured algorithms;
+- the claims, explicitly (joserfc's ``decode`` checks only the signature): ``exp``
+  required, ``nbf`` and ``iat`` honoured, ``iss`` equal to the configured issuer, ``aud``
+  containing the configured audience when one is set; leeway ``LEEWAY_S``.
+
+Fetched keys are refreshed when a token names an unknown ``kid``, at most once per
+``REFRESH_INTERVAL_S`` after a successful fetch and once per ``RETRY_INTERVAL_S`` after a
+failed one; each fetch (discovery and JWKS) is bounded by ``FETCH_TIMEOUT_S``. A provider
+that cannot be reached gives "identity provider unavailable" at once, never a hang.
+
+Verified tokens are cached by SHA-256 digest until they expire (bounded, least recently
+used first out), so the signature check is paid once per token; a change of the key set
+drops every cached token, so a key removed by rotation revokes its tokens.
 """
 
 import hashlib
+import ipaddress
+import json
+import logging
+import math
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import trio
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import Key, KeySet
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    JoseError,
+    KeyParameterError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import ECKey, Key, KeySet, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 
 from lmrpc.identity import Identity
 from lmrpc.settings import EMBEDDED_ISSUER, Settings
 
+log = logging.getLogger("lmrpc.auth")
+
 LEEWAY_S = 30
-REFRESH_INTERVAL_S = 60
-FETCH_TIMEOUT_S = 5
+REFRESH_INTERVAL_S = 60.0
+RETRY_INTERVAL_S = 10.0
+FETCH_TIMEOUT_S = 5.0
+MAX_DOCUMENT_BYTES = 1024 * 1024  # discovery document or JWKS
+MAX_TOKEN_BYTES = 16 * 1024
 CACHE_SIZE = 10_000
+
+#: Signature algorithms with a public verification key; the only ones that may be allowed.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_PUBLIC_KEY_TYPES = (RSAKey, ECKey, OKPKey)
+UNAVAILABLE = "identity provider unavailable"
+_CLAIM_REASONS = {
+    "iss": "wrong issuer (iss)",
+    "aud": "wrong audience (aud)",
+    "nbf": "token not yet valid (nbf)",
+    "iat": "token issued in the future (iat)",
+    "exp": "invalid expiry (exp)",
+}
 
 
 class Unauthenticated(Exception):
@@ -34,12 +86,50 @@ class Unauthenticated(Exception):
         self.reason = reason
 
 
-class KeyStore:
-    """The verification keys: fixed (file, embedded) or fetched (URL, discovery).
+def check_provider_url(url: str, what: str) -> None:
+    """Keys come over HTTPS; plain HTTP only from this machine (loopback)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname:
+        if parts.hostname == "localhost":
+            return
+        try:
+            if ipaddress.ip_address(parts.hostname).is_loopback:
+                return
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be an https:// URL (http:// only on loopback): {url!r}")
 
-    Fetched keys are refreshed when a token names an unknown ``kid``, at most once per
-    ``REFRESH_INTERVAL_S`` (key rotation without a restart, no refresh storm).
+
+def signature_keys(document: Any) -> KeySet:
+    """The usable public signature keys of a JWKS document.
+
+    Symmetric (``oct``) keys and encryption keys are dropped: a JWKS must never turn into
+    an HMAC secret. Keys joserfc cannot import are skipped, not fatal.
     """
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document")
+    keys: list[Key] = []
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+            continue
+        if entry.get("kty") not in ("RSA", "EC", "OKP"):
+            continue
+        public = {name: value for name, value in entry.items() if name not in ("d", "p", "q")}
+        try:
+            key = KeySet.import_key_set({"keys": [public]}).keys[0]
+        except (JoseError, ValueError, TypeError, KeyError):
+            continue
+        if isinstance(key, _PUBLIC_KEY_TYPES):
+            keys.append(key)
+    if not keys:
+        raise ValueError("the JWKS holds no usable signature key")
+    return KeySet(keys)
+
+
+class KeyStore:
+    """The verification keys: fixed (file, embedded) or fetched (URL, discovery)."""
 
     def __init__(
         self,
@@ -47,88 +137,164 @@ class KeyStore:
         *,
         jwks_url: str | None = None,
         issuer: str | None = None,
+        refresh_interval: float = REFRESH_INTERVAL_S,
+        retry_interval: float = RETRY_INTERVAL_S,
+        fetch_timeout: float = FETCH_TIMEOUT_S,
     ) -> None:
+        if keys is None and jwks_url is None and issuer is None:
+            raise ValueError("a key store needs keys, a JWKS URL or an issuer")
+        if jwks_url is not None:
+            check_provider_url(jwks_url, "LMRPC_OIDC_JWKS_URL")
+        elif keys is None and issuer is not None:
+            check_provider_url(issuer, "LMRPC_OIDC_ISSUER (used for discovery)")
         self._keys = keys
+        self._fixed = keys is not None and jwks_url is None and issuer is None
         self._jwks_url = jwks_url
         self._issuer = issuer
-        self._fetched_at = -float("inf")
+        self._refresh_interval = refresh_interval
+        self._retry_interval = retry_interval
+        self._fetch_timeout = fetch_timeout
+        self._next_fetch = -math.inf  # trio clock
+        self._error: str | None = None  # why the last fetch failed; None after a success
         self._lock = trio.Lock()
-        self.generation = 0  # bumped when fetched keys change: cached tokens are dropped
+        self.generation = 0  # bumped when the key set changes: cached tokens are dropped
+        self.fetches = 0  # fetch attempts (observability and tests)
 
     @classmethod
     def from_file(cls, path: Path) -> "KeyStore":
-        import json
-
-        return cls(KeySet.import_key_set(json.loads(path.read_text())))
+        return cls(signature_keys(json.loads(path.read_text())))
 
     @property
     def remote(self) -> bool:
-        return self._keys is None or self._jwks_url is not None or self._issuer is not None
+        return not self._fixed
 
     async def key_for(self, kid: str | None) -> Key:
-        if self._keys is None:
-            await self._refresh()
+        """The key for ``kid``; a remote key set is refreshed (rate limited) when unknown."""
         found = self._find(kid)
         if found is None and self.remote:
-            await self._refresh()
+            await self.refresh()
             found = self._find(kid)
-        if found is None:
-            raise Unauthenticated("unknown signing key")
-        return found
+        if found is not None:
+            return found
+        if self._error is not None:
+            raise Unauthenticated(f"{UNAVAILABLE}: {self._error}")
+        raise Unauthenticated("unknown signing key")
 
     def _find(self, kid: str | None) -> Key | None:
         if self._keys is None:
             return None
         try:
-            return self._keys.get_by_kid(kid)
+            return self._keys.get_by_kid(kid)  # no kid: only when the set has a single key
         except JoseError:
             return None
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
+        """Fetch the key set unless one was fetched too recently; never raises."""
+        if trio.current_time() < self._next_fetch:
+            return
         async with self._lock:
-            if trio.current_time() - self._fetched_at < REFRESH_INTERVAL_S:
-                return
-            self._fetched_at = trio.current_time()
+            if trio.current_time() < self._next_fetch:
+                return  # another request fetched while this one waited
+            self.fetches += 1
             try:
-                with trio.fail_after(FETCH_TIMEOUT_S):
-                    async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as client:
-                        url = self._jwks_url or await self._discover(client)
-                        response = await client.get(url)
-                        response.raise_for_status()
-                        keys = KeySet.import_key_set(response.json())
-            except (httpx.HTTPError, trio.TooSlowError, ValueError, JoseError) as error:
-                raise Unauthenticated(
-                    f"identity provider unavailable: {type(error).__name__}"
-                ) from None
+                with trio.fail_after(self._fetch_timeout):
+                    keys = await self._fetch()
+            except trio.TooSlowError:
+                self._failed(f"no answer within {self._fetch_timeout:g} s")
+                return
+            except Exception as error:  # any failure of a remote party is "unavailable"
+                self._failed(_describe(error))
+                return
+            self._error = None
+            self._next_fetch = trio.current_time() + self._refresh_interval
             if self._keys is None or keys.as_dict() != self._keys.as_dict():
                 self._keys = keys
                 self.generation += 1
+                log.info("signing keys loaded: %s", ", ".join(str(k.kid) for k in keys.keys))
+
+    def _failed(self, reason: str) -> None:
+        self._error = reason
+        self._next_fetch = trio.current_time() + self._retry_interval
+        log.warning("%s: %s", UNAVAILABLE, reason)
+
+    async def _fetch(self) -> KeySet:
+        timeout = httpx.Timeout(self._fetch_timeout)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            if self._jwks_url is None:
+                self._jwks_url = await self._discover(client)
+            return signature_keys(await _get_json(client, self._jwks_url))
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         assert self._issuer is not None
-        response = await client.get(self._issuer.rstrip("/") + "/.well-known/openid-configuration")
-        response.raise_for_status()
-        url = response.json().get("jwks_uri")
-        if not isinstance(url, str):
-            raise ValueError("discovery document has no jwks_uri")
-        self._jwks_url = url
-        return url
+        url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
+        document = await _get_json(client, url)
+        if not isinstance(document, dict):
+            raise ValueError("the discovery document is not a JSON object")
+        if document.get("issuer") != self._issuer:  # OpenID Connect Discovery 1.0 §4.3
+            raise ValueError(f"the discovery document names issuer {document.get('issuer')!r}")
+        jwks_uri = document.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise ValueError("the discovery document has no jwks_uri")
+        check_provider_url(jwks_uri, "jwks_uri")
+        return jwks_uri
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+    async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+        if response.status_code != 200:
+            raise ValueError(f"{url} answered HTTP {response.status_code}")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+    return json.loads(body)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, httpx.ConnectError):
+        return "cannot connect"
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(error, httpx.HTTPError):
+        return f"HTTP error ({type(error).__name__})"
+    if isinstance(error, json.JSONDecodeError):
+        return "answer is not JSON"
+    if isinstance(error, ValueError):
+        return str(error)
+    return type(error).__name__
 
 
 class TokenVerifier:
     def __init__(self, settings: Settings, keys: KeyStore) -> None:
+        algorithms = settings.algorithms
+        refused = [name for name in algorithms if name not in ASYMMETRIC_ALGORITHMS]
+        if not algorithms or refused:
+            raise ValueError(
+                "LMRPC_OIDC_ALGORITHMS must list asymmetric signature algorithms only "
+                f"(some of {', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); refused: {refused}"
+            )
+        if settings.oidc_issuer:
+            issuer = settings.oidc_issuer
+        elif settings.embedded_auth:
+            issuer = EMBEDDED_ISSUER
+        else:
+            raise ValueError("LMRPC_OIDC_ISSUER is required with LMRPC_OIDC_JWKS_URL or _FILE")
         self._keys = keys
-        self._algorithms = settings.algorithms
-        self._issuer = settings.oidc_issuer or EMBEDDED_ISSUER
+        self._algorithms = frozenset(algorithms)
+        self._registry = JWSRegistry(algorithms=list(algorithms))  # pinned: nothing else
+        self._issuer = issuer
         self._audience = settings.oidc_audience
         self._permissions_claim = settings.permissions_claim
         self._client_claims = settings.client_claims
         self._multi_tenancy = settings.multi_tenancy
         self._cache: OrderedDict[bytes, tuple[Identity, int]] = OrderedDict()
+        self.cache_size = CACHE_SIZE
+        self.signature_checks = 0  # observability and tests
 
     async def verify(self, token: str) -> Identity:
         """The caller's identity, or raises Unauthenticated with a reason."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         cached = self._cache.get(digest)
         if cached is not None:
             identity, generation = cached
@@ -138,25 +304,39 @@ class TokenVerifier:
             del self._cache[digest]
         identity = await self._verify(token)
         self._cache[digest] = (identity, self._keys.generation)
-        if len(self._cache) > CACHE_SIZE:
+        while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return identity
 
     async def _verify(self, token: str) -> Identity:
-        if token.count(".") != 2:
+        parts = token.count(".") + 1
+        if parts == 5:
+            raise Unauthenticated("encrypted tokens (JWE) are not accepted")
+        if parts != 3 or len(token) > MAX_TOKEN_BYTES or not token.isascii():
             raise Unauthenticated("malformed token")
         try:
             header = jws.extract_compact(token.encode()).protected
-        except (JoseError, ValueError):
+        except (JoseError, ValueError, TypeError):
             raise Unauthenticated("malformed token") from None
-        if header.get("alg") not in self._algorithms:
+        if not isinstance(header, dict):
+            raise Unauthenticated("malformed token")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
             raise Unauthenticated("algorithm not allowed")
-        key = await self._keys.key_for(header.get("kid"))
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthenticated("malformed token: kid")
+        key = await self._keys.key_for(kid)
+        self.signature_checks += 1
         try:
-            claims = jwt.decode(token, key, algorithms=self._algorithms).claims
-        except JoseError:
+            claims = jwt.decode(token, key, registry=self._registry).claims
+        except BadSignatureError:
             raise Unauthenticated("bad signature") from None
-        except ValueError:
+        except UnsupportedAlgorithmError:
+            raise Unauthenticated("algorithm not allowed") from None
+        except KeyParameterError:
+            raise Unauthenticated("signing key does not fit the algorithm") from None
+        except (JoseError, ValueError, TypeError):
             raise Unauthenticated("malformed token") from None
         self._check_claims(claims)
         return self._identity(claims)
@@ -170,12 +350,22 @@ class TokenVerifier:
             options["aud"] = {"essential": True, "value": self._audience}
         try:
             JWTClaimsRegistry(leeway=LEEWAY_S, **options).validate(claims)
-        except JoseError as error:
-            raise Unauthenticated(f"invalid claim: {error.description or error.error}") from None
-        except (TypeError, ValueError):
+        except ExpiredTokenError:
+            raise Unauthenticated("token expired") from None
+        except MissingClaimError as error:
+            raise Unauthenticated(f"missing claim: {error.claim}") from None
+        except ClaimError as error:
+            raise Unauthenticated(_CLAIM_REASONS.get(error.claim, f"wrong {error.claim}")) from None
+        except JoseError:
+            raise Unauthenticated("invalid claims") from None
+        except (TypeError, ValueError, OverflowError):
             raise Unauthenticated("invalid claims") from None
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
+        try:
+            expires_at = float(claims["exp"])  # an int too large for a float overflows
+        except OverflowError:
+            raise Unauthenticated("invalid claim: exp") from None
         permissions = claims.get(self._permissions_claim)
         if permissions is None:
             permissions = claims.get("scope", "")
@@ -195,7 +385,7 @@ class TokenVerifier:
             permissions=frozenset(p for p in permissions if isinstance(p, str)),
             cluster_client_id=cluster or None,
             organization=organization,
-            expires_at=float(claims["exp"]),
+            expires_at=expires_at,
         )
 
 

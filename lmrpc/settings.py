@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from platformdirs import user_data_path
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_ISSUER = "lmrpc-local"
@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1)
     metrics_public: bool = False
+
+    @field_validator(
+        "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``LMRPC_OIDC_X=`` (empty) means not set, as for a shell user it does."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def embedded_auth(self) -> bool:

@@ -44,8 +44,9 @@ class Server:
 
 
 def server_env(
-    database_url: str, tokens: TokenFactory, data_dir: Path, extra: Mapping[str, str] = {}
+    database_url: str, tokens: TokenFactory, data_dir: Path, extra: Mapping[str, str | None] = {}
 ) -> dict[str, str]:
+    """The server's environment; an ``extra`` value of None removes that variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
     env.update(
         LMRPC_DATABASE_URL=database_url,
@@ -54,7 +55,11 @@ def server_env(
         LMRPC_OIDC_ISSUER=ISSUER,
         LMRPC_OIDC_AUDIENCE=AUDIENCE,
     )
-    env.update(extra)
+    for name, value in extra.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
