@@ -451,6 +451,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
 def bad_tokens(tokens: TokenFactory) -> dict[str, tuple[dict[str, str], str]]:
     """name → (request headers, a word the -32001 reason contains)."""
     stranger = RSAKey.generate_key(2048, parameters={"kid": "stranger", "alg": "RS256"})
+    assert tokens.key.kid is not None
     impostor = RSAKey.generate_key(2048, parameters={"kid": tokens.key.kid, "alg": "RS256"})
     public = json.dumps(tokens.key.as_dict(private=False)).encode()
     hmac_with_public_key = jwt.encode(
