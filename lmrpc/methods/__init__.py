@@ -1,5 +1,23 @@
 """The JSON-RPC methods, one module per resource; importing this package registers them."""
 
-from lmrpc.methods import bookings, jobs, products
+from lmrpc.methods import (
+    bookings,
+    clusters,
+    configurations,
+    discover,
+    features,
+    jobs,
+    license_servers,
+    products,
+)
 
-__all__ = ["bookings", "jobs", "products"]
+__all__ = [
+    "bookings",
+    "clusters",
+    "configurations",
+    "discover",
+    "features",
+    "jobs",
+    "license_servers",
+    "products",
+]

@@ -1,0 +1,124 @@
+"""features.* methods; counters change here or by the agent's bulk_update, and the feature
+actors are told so (they cache counters)."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from lmrpc.params import (
+    Count,
+    Id,
+    IdParams,
+    ListParams,
+    Name,
+    NoParams,
+    Params,
+    UpdateParams,
+    list_query,
+)
+from lmrpc.registry import CallContext, method
+from storage import features
+from storage.listing import ListQuery
+
+MAX_BULK = 10_000
+
+
+class FeatureCreate(Params):
+    name: Name
+    product_id: Id
+    config_id: Id
+    reserved: Count = 0
+
+
+class FeatureUpdate(UpdateParams):
+    name: Name | None = None
+    product_id: Id | None = None
+    config_id: Id | None = None
+    reserved: Count | None = None
+    total: Count | None = None
+    used: Count | None = None
+
+
+class FeatureList(ListParams):
+    sort_field: (
+        Literal[
+            "id", "name", "product_id", "config_id", "total", "used", "reserved", "booked_total"
+        ]
+        | None
+    ) = None
+
+
+class Counters(Params):
+    product_name: Name
+    feature_name: Name
+    total: Count
+    used: Count
+
+
+class BulkUpdate(Params):
+    features: Annotated[list[Counters], Field(max_length=MAX_BULK)]
+
+    @model_validator(mode="after")
+    def _each_once(self) -> "BulkUpdate":
+        pairs = {(entry.product_name, entry.feature_name) for entry in self.features}
+        if len(pairs) != len(self.features):
+            raise ValueError("each product_name and feature_name pair may be listed once")
+        return self
+
+
+@method("features.create", permission="feature:create", params=FeatureCreate)
+async def create(ctx: CallContext, p: FeatureCreate) -> dict[str, Any]:
+    """Create a feature in a configuration; product.feature is unique within a cluster."""
+    return await ctx.storage.write(
+        lambda conn: features.create(
+            conn, name=p.name, product_id=p.product_id, config_id=p.config_id, reserved=p.reserved
+        )
+    )
+
+
+@method("features.get", permission="feature:read", params=IdParams)
+async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
+    """One feature by id, with its counters."""
+    return await ctx.storage.read(lambda conn: features.get(conn, p.id))
+
+
+@method("features.list", permission="feature:read", params=FeatureList)
+async def list_(ctx: CallContext, p: FeatureList) -> list[dict[str, Any]]:
+    """Features, searchable by name and product name."""
+    return await ctx.storage.read(lambda conn: features.list_(conn, list_query(p)))
+
+
+@method("features.update", permission="feature:update", params=FeatureUpdate)
+async def update(ctx: CallContext, p: FeatureUpdate) -> dict[str, Any]:
+    """Change a feature's fields or counters (never its bookings)."""
+    changes = p.changes()
+    result = await ctx.storage.write(lambda conn: features.update_(conn, p.id, changes))
+    ctx.actors.invalidate([p.id])
+    return result
+
+
+@method("features.delete", permission="feature:delete", params=IdParams)
+async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
+    """Delete a feature and its bookings."""
+    result = await ctx.storage.write(lambda conn: features.delete_(conn, p.id))
+    ctx.actors.invalidate([p.id])
+    return result
+
+
+@method("features.by_client_id", permission="feature:read", cluster=True)
+async def by_client_id(ctx: CallContext, p: NoParams) -> list[dict[str, Any]]:
+    """The features of the caller's cluster."""
+    return await ctx.storage.read(lambda conn: features.list_(conn, ListQuery(), ctx.cluster))
+
+
+@method("features.bulk_update", permission="feature:update", params=BulkUpdate, cluster=True)
+async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
+    """Set total and used of the caller's cluster's features, all or nothing (the agent).
+
+    ``updated`` counts the features named (all now hold the reported counters), whether or
+    not their values changed; only changed rows are written and their actors refreshed.
+    """
+    entries = [(e.product_name, e.feature_name, e.total, e.used) for e in p.features]
+    changed = await ctx.storage.write(lambda conn: features.bulk_update(conn, ctx.cluster, entries))
+    ctx.actors.invalidate(changed)
+    return {"updated": len(entries)}

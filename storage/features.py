@@ -1,0 +1,238 @@
+"""Features: a product's licensed feature in one configuration, with its counters.
+
+``features.cluster_client_id`` copies the configuration's cluster (the unique key "one
+product.feature per cluster" rests on it), so every write that sets ``config_id`` sets it too.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from storage.errors import NotFound
+from storage.listing import ListQuery, apply
+from storage.rows import chunked, require, unique
+from storage.schema import configurations, features, products
+
+DUPLICATE = "a feature with this product and name exists in the cluster"
+
+_SELECT = select(features, products.c.name.label("product_name")).join(
+    products, products.c.id == features.c.product_id
+)
+_SORTABLE = {
+    "name": features.c.name,
+    "product_id": features.c.product_id,
+    "config_id": features.c.config_id,
+    "total": features.c.total,
+    "used": features.c.used,
+    "reserved": features.c.reserved,
+    "booked_total": features.c.booked_total,
+}
+_SEARCHABLE = [features.c.name, products.c.name]
+
+# Built once: bulk_update is a hot path (agents report every interval). The names are
+# resolved with two hashed IN lists and filtered to the exact pairs in Python: on PostgreSQL
+# a 1,000-pair row-value IN is planned as an OR chain (≈ 90 ms here, against ≈ 15 ms). Rows
+# are locked in id order, the lock order of every writer of feature rows.
+_RESOLVE = (
+    select(
+        products.c.name.label("product"),
+        features.c.name,
+        features.c.id,
+        features.c.total,
+        features.c.used,
+    )
+    .join(products, products.c.id == features.c.product_id)
+    .where(
+        features.c.cluster_client_id == bindparam("cluster"),
+        features.c.name.in_(bindparam("names", expanding=True)),
+        products.c.name.in_(bindparam("products", expanding=True)),
+    )
+    .order_by(features.c.id)
+    .with_for_update(of=features)
+)
+_SET_COUNTERS = (
+    update(features)
+    .where(features.c.id == bindparam("b_id"))
+    .values(total=bindparam("b_total"), used=bindparam("b_used"))
+)
+# PostgreSQL: one set-based statement (1,000 rows ≈ 2x faster than executemany's 1,000
+# statements, measured); the rows are already locked, so its row order does not matter.
+_NEW_COUNTERS = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(Integer)),
+        bindparam("totals", type_=ARRAY(Integer)),
+        bindparam("used", type_=ARRAY(Integer)),
+    )
+    .table_valued("id", "total", "used")
+    .render_derived(name="reported")
+)
+_SET_COUNTERS_PG = (
+    update(features)
+    .where(features.c.id == _NEW_COUNTERS.c.id)
+    .values(total=_NEW_COUNTERS.c.total, used=_NEW_COUNTERS.c.used)
+)
+
+
+def feature_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "product": {"id": row.product_id, "name": row.product_name},
+        "config_id": row.config_id,
+        "reserved": row.reserved,
+        "total": row.total,
+        "used": row.used,
+        "booked_total": row.booked_total,
+    }
+
+
+def of_configurations(
+    conn: Connection, config_ids: Sequence[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """The features of each configuration, one query per chunk of configurations."""
+    by_config: dict[int, list[dict[str, Any]]] = {id_: [] for id_ in config_ids}
+    for chunk in chunked(config_ids):
+        query = _SELECT.where(features.c.config_id.in_(chunk)).order_by(features.c.id)
+        for row in conn.execute(query):
+            by_config[row.config_id].append(feature_json(row))
+    return by_config
+
+
+def require_products(conn: Connection, product_ids: Iterable[int]) -> None:
+    """NotFound for the smallest of ``product_ids`` that names no product."""
+    wanted = sorted(set(product_ids))
+    found: set[int] = set()
+    for chunk in chunked(wanted):
+        found.update(conn.execute(select(products.c.id).where(products.c.id.in_(chunk))).scalars())
+    for id_ in wanted:
+        if id_ not in found:
+            raise NotFound("product", id_)
+
+
+def insert_many(
+    conn: Connection, config_id: int, cluster_client_id: str, entries: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert features (``name``, ``product_id``, ``reserved``) into one configuration; the
+    caller wraps it in ``unique`` and has checked the products."""
+    if entries:
+        conn.execute(
+            insert(features),
+            [
+                {
+                    "name": entry["name"],
+                    "product_id": entry["product_id"],
+                    "reserved": entry.get("reserved", 0),
+                    "config_id": config_id,
+                    "cluster_client_id": cluster_client_id,
+                }
+                for entry in entries
+            ],
+        )
+
+
+def lock_of_configuration(conn: Connection, config_id: int) -> list[int]:
+    """Ids of a configuration's features, locked in id order (the lock order of every
+    writer of feature rows) before they are changed or deleted."""
+    query = (
+        select(features.c.id)
+        .where(features.c.config_id == config_id)
+        .order_by(features.c.id)
+        .with_for_update()
+    )
+    return list(conn.execute(query).scalars())
+
+
+def create(
+    conn: Connection, *, name: str, product_id: int, config_id: int, reserved: int
+) -> dict[str, Any]:
+    require(conn, products, product_id, "product")
+    cluster = require(conn, configurations, config_id, "configuration")["cluster_client_id"]
+    entry = {"name": name, "product_id": product_id, "reserved": reserved}
+    with unique(DUPLICATE, cluster_client_id=cluster, product_id=product_id, name=name):
+        id_ = conn.execute(
+            insert(features).values(**entry, config_id=config_id, cluster_client_id=cluster)
+        ).inserted_primary_key[0]  # type: ignore[index]
+    return get(conn, id_)
+
+
+def get(conn: Connection, id_: int) -> dict[str, Any]:
+    row = conn.execute(_SELECT.where(features.c.id == id_)).first()
+    if row is None:
+        raise NotFound("feature", id_)
+    return feature_json(row)
+
+
+def list_(
+    conn: Connection, spec: ListQuery, cluster_client_id: str | None = None
+) -> list[dict[str, Any]]:
+    query = _SELECT
+    if cluster_client_id is not None:
+        query = query.where(features.c.cluster_client_id == cluster_client_id)
+    query = apply(query, spec, searchable=_SEARCHABLE, sortable=_SORTABLE, id_column=features.c.id)
+    return [feature_json(row) for row in conn.execute(query)]
+
+
+def update_(conn: Connection, id_: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Change any of name, product_id, config_id, reserved, total, used (never
+    booked_total, which only admissions and releases move; bookings are never deleted)."""
+    current = require(conn, features, id_, "feature", lock=True)
+    values = dict(changes)
+    if "product_id" in values:
+        require(conn, products, values["product_id"], "product")
+    if "config_id" in values:
+        config = require(conn, configurations, values["config_id"], "configuration")
+        values["cluster_client_id"] = config["cluster_client_id"]
+    final = {**current, **values}
+    with unique(
+        DUPLICATE,
+        cluster_client_id=final["cluster_client_id"],
+        product_id=final["product_id"],
+        name=final["name"],
+    ):
+        conn.execute(update(features).where(features.c.id == id_).values(**values))
+    return get(conn, id_)
+
+
+def delete_(conn: Connection, id_: int) -> dict[str, Any]:
+    """Delete a feature; its bookings go with it (ON DELETE CASCADE)."""
+    require(conn, features, id_, "feature", lock=True)
+    conn.execute(delete(features).where(features.c.id == id_))
+    return {"deleted": id_}
+
+
+def bulk_update(
+    conn: Connection, cluster_client_id: str, entries: Sequence[tuple[str, str, int, int]]
+) -> list[int]:
+    """Set (total, used) of features of one cluster named by (product, feature), all or
+    nothing: one SELECT resolves and locks them, one statement writes the rows whose values
+    differ. Returns the ids of the features changed (ascending).
+
+    ``entries`` is at most 10,000 long (the params limit), so the IN lists stay under both
+    engines' bound on parameters and need no chunking (which would break the lock order).
+    """
+    if not entries:
+        return []
+    params = {
+        "cluster": cluster_client_id,
+        "names": sorted({feature for _, feature, _, _ in entries}),
+        "products": sorted({product for product, _, _, _ in entries}),
+    }
+    current = {(row.product, row.name): row for row in conn.execute(_RESOLVE, params)}
+    missing = [f"{p}.{f}" for p, f, _, _ in entries if (p, f) not in current]
+    if missing:
+        raise NotFound("feature", missing=missing)
+    changed = sorted(
+        (current[(p, f)].id, total, used)
+        for p, f, total, used in entries
+        if (current[(p, f)].total, current[(p, f)].used) != (total, used)
+    )
+    if not changed:
+        return []
+    if conn.dialect.name == "postgresql":
+        ids, totals, used = (list(column) for column in zip(*changed, strict=True))
+        conn.execute(_SET_COUNTERS_PG, {"ids": ids, "totals": totals, "used": used})
+    else:
+        conn.execute(_SET_COUNTERS, [{"b_id": i, "b_total": t, "b_used": u} for i, t, u in changed])
+    return [id_ for id_, _, _ in changed]
