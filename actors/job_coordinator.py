@@ -15,7 +15,7 @@ from actors.supervisor import Supervisor
 from actors.transactions import JobSpec, create_job
 from storage import admission as primitives
 from storage import jobs as job_rows
-from storage.errors import Conflict, NotFound
+from storage.errors import Conflict, NotEnoughLicenses, NotFound
 
 
 def _resolve(conn: Connection, spec: JobSpec, names: set[str]) -> tuple[dict[str, int], int | None]:
@@ -42,13 +42,18 @@ async def admit_job(
         per_feature: dict[int, int] = {}
         for feature_id, quantity in bookings:
             per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
-        holds = await supervisor.hold(per_feature)
         try:
-            job = await storage.write(lambda conn: create_job(conn, spec, bookings))
-        except BaseException:
-            supervisor.release(holds, booked=False)
+            holds = await supervisor.hold(per_feature)
+            try:
+                job = await storage.write(lambda conn: create_job(conn, spec, bookings))
+            except BaseException:
+                supervisor.release(holds, booked=False)
+                raise
+        except NotEnoughLicenses:
+            supervisor.refused += 1
             raise
         supervisor.release(holds, booked=True)
+        supervisor.admitted += len(bookings)
         return job
     except Conflict as conflict:
         if "job_id" in conflict.ids:

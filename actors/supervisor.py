@@ -13,10 +13,11 @@ from actors.committer import Committer
 from actors.feature_actor import FeatureActor
 from actors.messages import Book, Hold, Message
 from actors.transactions import BookingRequest
-from storage.errors import StorageUnavailable
+from storage.errors import NotEnoughLicenses, StorageUnavailable
 from storage.facade import Storage
 
 IDLE_TIMEOUT_S = 60.0
+DRAIN_TIMEOUT_S = 10.0
 
 Held = tuple[FeatureActor, int]
 
@@ -29,6 +30,9 @@ class Supervisor:
         self._committer = Committer(storage)
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
+        self._stopped = trio.Event()
+        self.admitted = 0  # bookings admitted and refused, for the metrics
+        self.refused = 0
 
     @property
     def live(self) -> int:
@@ -36,19 +40,29 @@ class Supervisor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own the actors' nursery until ``close``; retire idle actors meanwhile."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._committer.run)
-            task_status.started()
-            while not self._closed.is_set():
-                with trio.move_on_after(self._idle_timeout / 4):
-                    await self._closed.wait()
-                self._retire_idle()
-            nursery.cancel_scope.cancel()
-        self._nursery = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._committer.run)
+                task_status.started()
+                while not self._closed.is_set():
+                    with trio.move_on_after(self._idle_timeout / 4):
+                        await self._closed.wait()
+                    self._retire_idle()
+                # Shutting down: let actors finish the commits they have started and answer.
+                with trio.move_on_after(DRAIN_TIMEOUT_S):
+                    while any(actor.running for actor in self._actors.values()):
+                        await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._nursery = None
+            self._stopped.set()
 
     async def close(self) -> None:
+        """Stop taking messages, let running actors drain (bounded), then stop."""
         self._closed.set()
+        if self._nursery is not None:
+            await self._stopped.wait()
 
     def _retire_idle(self) -> None:
         horizon = trio.current_time() - self._idle_timeout
@@ -67,7 +81,7 @@ class Supervisor:
 
     async def _ask(self, feature_id: int, message: Message) -> tuple[FeatureActor, Any]:
         """Deliver ``message`` to the feature's actor and wait for its reply."""
-        if self._nursery is None:
+        if self._nursery is None or self._closed.is_set():
             raise StorageUnavailable("the service is shutting down")
         actor = self._actors.get(feature_id)
         if actor is None:
@@ -78,7 +92,12 @@ class Supervisor:
 
     async def book(self, feature_id: int, request: BookingRequest) -> dict[str, Any]:
         """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
-        _, result = await self._ask(feature_id, Book(request))
+        try:
+            _, result = await self._ask(feature_id, Book(request))
+        except NotEnoughLicenses:
+            self.refused += 1
+            raise
+        self.admitted += 1
         booking: dict[str, Any] = result
         return booking
 

@@ -1,6 +1,8 @@
-"""The HTTP face: a Quart-Trio app serving ``POST /rpc`` and ``GET /healthz``."""
+"""The HTTP face: a Quart-Trio app serving ``POST /rpc``, ``GET /healthz``, ``GET /metrics``
+and ``GET /openrpc.json``."""
 
 import logging
+import uuid
 from typing import Any
 
 import trio
@@ -9,11 +11,13 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from actors import Supervisor
-from lmrpc import jsonrpc
+from lmrpc import jsonrpc, openrpc
 from lmrpc.auth import TokenVerifier, Unauthenticated, key_store
 from lmrpc.dispatch import dispatch
 from lmrpc.errors import INVALID_REQUEST, UNAUTHENTICATED, RpcError
 from lmrpc.identity import Identity
+from lmrpc.logs import log_call
+from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
 from lmrpc.registry import CallContext
 from lmrpc.settings import Settings
 from storage.errors import StorageUnavailable
@@ -37,6 +41,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.verifier = TokenVerifier(settings, key_store(settings))
+        self.metrics = ServiceMetrics()
         self.storage: Storage | None = None
         self.actors: Supervisor | None = None
 
@@ -99,12 +104,47 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             return _rpc_error(
                 413, RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"})
             )
-        answer = await dispatch(body, identity, service.context_for, service.settings.max_batch)
+        request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+
+        def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
+            service.metrics.observe(call, code, seconds)
+            log_call(request_id, identity, call, code, seconds)
+
+        answer = await dispatch(
+            body, identity, service.context_for, service.settings.max_batch, observe
+        )
         if answer is None:
             nothing = Response(status=204)
             nothing.headers.pop("Content-Type", None)  # no body, so no media type
             return nothing
-        return Response(answer, content_type=JSON)
+        return Response(answer, content_type=JSON, headers={"X-Request-Id": request_id})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        if not service.settings.metrics_public:
+            try:
+                identity = await service.authenticate(request.headers.get("Authorization"))
+            except Unauthenticated as denied:
+                return Response(
+                    denied.reason,
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                    content_type="text/plain",
+                )
+            if not identity.allows("metrics:read"):
+                return Response(
+                    "needs license-manager:metrics:read", status=403, content_type="text/plain"
+                )
+        assert service.storage is not None and service.actors is not None
+        try:
+            text = await render(service.metrics, service.actors, service.storage)
+        except StorageUnavailable:
+            return Response("storage unavailable", status=503, content_type="text/plain")
+        return Response(text, content_type=CONTENT_TYPE)
+
+    @app.get("/openrpc.json")
+    async def openrpc_document() -> dict[str, Any]:
+        return openrpc.document()
 
     @app.get("/healthz")
     async def healthz() -> tuple[dict[str, Any], int]:

@@ -1,6 +1,10 @@
 """The ASGI application that Hypercorn's workers import: ``lmrpc.asgi:app``."""
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
+from lmrpc import logs
 from lmrpc.app import create_app
+from lmrpc.settings import Settings
 
-app = create_app()
+settings = Settings()
+logs.configure(settings.log_format, settings.log_level)
+app = create_app(settings)

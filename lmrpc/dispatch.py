@@ -5,6 +5,7 @@ their responses keep the order of the requests.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,21 +64,40 @@ async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextF
         raise from_domain(error) from None
 
 
+Observer = Callable[[jsonrpc.Call, int | None, float], None]  # call, error code, seconds
+
+
+def _ignore(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
+    pass
+
+
 async def respond(
-    call: jsonrpc.Call, identity: Identity, context_for: ContextFactory
+    call: jsonrpc.Call,
+    identity: Identity,
+    context_for: ContextFactory,
+    observe: Observer = _ignore,
 ) -> dict[str, Any]:
-    """The response object for one call; never raises for a failing call."""
+    """The response object for one call; never raises for a failing call. ``observe``
+    hears of every call: its error code (None when it succeeded) and duration."""
+    started = time.perf_counter()
     try:
-        return jsonrpc.result(call.id, await run_call(call, identity, context_for))
+        response = jsonrpc.result(call.id, await run_call(call, identity, context_for))
+        code = None
     except RpcError as error:
-        return jsonrpc.error(call.id, error)
+        response, code = jsonrpc.error(call.id, error), error.code
     except Exception:
         log.exception("internal error in %s", call.method)
-        return jsonrpc.error(call.id, RpcError(INTERNAL_ERROR))
+        response, code = jsonrpc.error(call.id, RpcError(INTERNAL_ERROR)), INTERNAL_ERROR
+    observe(call, code, time.perf_counter() - started)
+    return response
 
 
 async def dispatch(
-    body: bytes, identity: Identity, context_for: ContextFactory, max_batch: int
+    body: bytes,
+    identity: Identity,
+    context_for: ContextFactory,
+    max_batch: int,
+    observe: Observer = _ignore,
 ) -> bytes | None:
     """The response body for a request body, or None when there is nothing to answer."""
     try:
@@ -88,12 +108,12 @@ async def dispatch(
         [entry] = entries
         if isinstance(entry, jsonrpc.BadCall):
             return jsonrpc.encode(jsonrpc.bad_call_response(entry))
-        response = await respond(entry, identity, context_for)
+        response = await respond(entry, identity, context_for, observe)
         return None if entry.is_notification else jsonrpc.encode(response)
     responses: list[dict[str, Any] | None] = [None] * len(entries)
 
     async def answer(index: int, entry: jsonrpc.Call) -> None:
-        response = await respond(entry, identity, context_for)
+        response = await respond(entry, identity, context_for, observe)
         if not entry.is_notification:
             responses[index] = response
 

@@ -1,6 +1,7 @@
 """Service configuration from ``LMRPC_*`` environment variables (API.md §6)."""
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_path
 from pydantic import Field, field_validator
@@ -27,6 +28,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1)
     metrics_public: bool = False
+    graceful_timeout: float = Field(default=15.0, ge=0)
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: str = "INFO"
 
     @field_validator(
         "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"

@@ -6,6 +6,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, text
 
 from storage import engine as engines
+from storage.errors import StorageUnavailable
 from storage.runner import ThreadRunner
 
 T = TypeVar("T")
@@ -24,6 +25,7 @@ class Storage:
 
     def __init__(self, url: str, *, threads: int = POSTGRES_THREADS) -> None:
         self.url = url
+        self.errors = 0  # transactions that failed as unavailable, for the metrics
         self.dialect = "sqlite" if engines.is_sqlite(url) else "postgresql"
         if self.dialect == "sqlite":
             self._write_engine = engines.create(url, pool_size=1, immediate=True)
@@ -35,10 +37,18 @@ class Storage:
             self._writer = self._reader = ThreadRunner(self._write_engine, threads, "lmrpc-pg")
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        return await self._reader.run(fn)
+        try:
+            return await self._reader.run(fn)
+        except StorageUnavailable:
+            self.errors += 1
+            raise
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        return await self._writer.run(fn)
+        try:
+            return await self._writer.run(fn)
+        except StorageUnavailable:
+            self.errors += 1
+            raise
 
     async def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers a trivial query."""

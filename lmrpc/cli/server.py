@@ -1,12 +1,15 @@
 """Server-side commands: ``serve``, ``db upgrade``, ``token``."""
 
-import logging
 import os
+import signal
 import sys
+from functools import partial
 from typing import Annotated
 
+import trio
 import typer
 
+from lmrpc import logs
 from lmrpc.settings import Settings
 from storage import migrate
 from storage.engine import is_sqlite
@@ -33,7 +36,7 @@ def serve(
         if value is not None:
             os.environ[f"LMRPC_{name}"] = str(value)  # worker processes read the same
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     if is_sqlite(settings.database):
         migrate.upgrade(settings.database)
     elif not migrate.is_current(settings.database):
@@ -47,11 +50,26 @@ def serve(
     config.application_path = "lmrpc.asgi:app"
     config.bind = [f"{settings.host}:{settings.port}"]
     config.worker_class = "trio"
-    config.workers = 0 if workers == 1 else workers
+    config.workers = workers
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
     config.read_timeout = READ_TIMEOUT_S
     config.accesslog = None
-    sys.exit(run(config))
+    config.graceful_timeout = settings.graceful_timeout
+    if workers > 1:
+        sys.exit(run(config))  # Hypercorn's processes; its parent turns SIGTERM into shutdown
+    from hypercorn.trio import serve as serve_app
+
+    from lmrpc.asgi import app
+
+    trio.run(partial(serve_app, app, config, shutdown_trigger=_until_stopped))
+
+
+async def _until_stopped() -> None:
+    """Return on SIGTERM or SIGINT: Hypercorn then stops accepting, lets in-flight calls
+    finish within the graceful timeout, and runs the app's shutdown (actors drain)."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            return
 
 
 @db.command("upgrade")

@@ -1,0 +1,59 @@
+"""Logging: plain lines or JSON lines (``LMRPC_LOG_FORMAT``), one line per call.
+
+Call lines carry the request id, call id, method, cluster, outcome and duration; tokens and
+params are never logged.
+"""
+
+import json
+import logging
+import sys
+from typing import Any
+
+from lmrpc import jsonrpc
+from lmrpc.identity import Identity
+
+calls = logging.getLogger("lmrpc.calls")
+
+_CALL_FIELDS = ("request_id", "call_id", "method", "cluster", "outcome", "duration_ms")
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: getattr(record, k) for k in _CALL_FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure(log_format: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def log_call(
+    request_id: str, identity: Identity, call: jsonrpc.Call, code: int | None, seconds: float
+) -> None:
+    """One line for one call."""
+    if not calls.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "request_id": request_id,
+        "call_id": None if call.is_notification else call.id,
+        "method": call.method[:100],
+        "cluster": identity.cluster_client_id,
+        "outcome": "ok" if code is None else code,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+    calls.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra=fields)

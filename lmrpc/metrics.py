@@ -1,0 +1,97 @@
+"""Prometheus metrics (API.md §5 "Metrics"): per-feature license gauges read from the
+database at scrape time, and the service's own counters and histograms.
+
+With ``lmrpc serve --workers N`` each process keeps its own service counters; the license
+gauges come from the database and agree whichever process is scraped.
+"""
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from actors import Supervisor
+from lmrpc import jsonrpc
+from lmrpc.registry import METHODS
+from storage.facade import Storage
+from storage.usage import feature_usage
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LICENSE_GAUGES = (
+    ("license_total", "Licenses of the feature on its license servers"),
+    ("license_used", "Licenses in use as the cluster agent last reported"),
+    ("license_reserved", "Licenses kept back from Slurm"),
+    ("license_booked", "Licenses booked by running jobs"),
+)
+
+
+class ServiceMetrics:
+    """The service's own metrics, in a registry of their own (one per process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "lmrpc_calls",
+            "JSON-RPC calls by method and outcome (ok or the error code)",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "lmrpc_call_duration_seconds",
+            "Time to answer a JSON-RPC call",
+            ["method"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+
+    def observe(self, call: jsonrpc.Call, code: int | None, seconds: float) -> None:
+        method = call.method if call.method in METHODS else "unknown"  # bounded labels
+        self.calls.labels(method, "ok" if code is None else str(code)).inc()
+        self.latency.labels(method).observe(seconds)
+
+
+class _RuntimeCollector(Collector):
+    """Admissions, live actors and storage errors, read from the objects that count them."""
+
+    def __init__(self, actors: Supervisor, storage: Storage) -> None:
+        self._actors = actors
+        self._storage = storage
+
+    def collect(self) -> Iterable[Metric]:
+        admissions = CounterMetricFamily(
+            "lmrpc_admissions", "Bookings admitted or refused", labels=["outcome"]
+        )
+        admissions.add_metric(["admitted"], self._actors.admitted)
+        admissions.add_metric(["refused"], self._actors.refused)
+        live = GaugeMetricFamily("lmrpc_live_actors", "Feature actors held in memory")
+        live.add_metric([], self._actors.live)
+        errors = CounterMetricFamily(
+            "lmrpc_storage_errors", "Storage calls that failed as unavailable"
+        )
+        errors.add_metric([], self._storage.errors)
+        return [admissions, live, errors]
+
+
+async def render(service_metrics: ServiceMetrics, actors: Supervisor, storage: Storage) -> bytes:
+    """The exposition text: license gauges from the database, then the service's own."""
+    usage = await storage.read(feature_usage)
+    families = {
+        name: GaugeMetricFamily(name, text, labels=["cluster", "product", "feature"])
+        for name, text in _LICENSE_GAUGES
+    }
+    for cluster, product, feature, *values in usage:
+        for (name, _), value in zip(_LICENSE_GAUGES, values, strict=True):
+            families[name].add_metric([cluster, product, feature], value)
+    scrape = CollectorRegistry(auto_describe=False)
+    scrape.register(_Fixed(list(families.values())))
+    scrape.register(_RuntimeCollector(actors, storage))
+    return generate_latest(scrape) + generate_latest(service_metrics.registry)
+
+
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self._metrics

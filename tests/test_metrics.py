@@ -1,0 +1,78 @@
+"""GET /metrics through a real server: per-feature gauges and the service's own metrics,
+parsed with prometheus-client's parser; and the auth rules of API.md §1."""
+
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories import feature_in
+from tests.server import Server, running_server, server_env
+from tests.tokens import TokenFactory
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_after_real_calls(server: Server, tokens: TokenFactory, database_url: str) -> None:
+    feature = feature_in(database_url, 10, cluster="cluster-a", product="abaqus", name="cae")
+    token = tokens.mint("job:create", "booking:create", "metrics:read")
+    job = server.rpc(token, "jobs.create", {"slurm_job_id": "7", "username": "u", "lead_host": "h"})
+    job_id = job["result"]["id"]
+    for quantity in (4, 4, 4):  # the third is refused
+        server.rpc(
+            token,
+            "bookings.create",
+            {"job_id": job_id, "feature_id": feature, "quantity": quantity},
+        )
+    server.rpc(token, "no.such.method")
+    response = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    values = samples(response.text)
+    labels = (("cluster", "cluster-a"), ("feature", "cae"), ("product", "abaqus"))
+    assert values[("license_total", labels)] == 10
+    assert values[("license_booked", labels)] == 8
+    assert values[("license_used", labels)] == 0
+    assert values[("license_reserved", labels)] == 0
+    assert values[("lmrpc_admissions_total", (("outcome", "admitted"),))] == 2
+    assert values[("lmrpc_admissions_total", (("outcome", "refused"),))] == 1
+    assert values[("lmrpc_calls_total", (("method", "bookings.create"), ("outcome", "ok")))] == 2
+    assert (
+        values[("lmrpc_calls_total", (("method", "bookings.create"), ("outcome", "-32010")))] == 1
+    )
+    assert values[("lmrpc_calls_total", (("method", "unknown"), ("outcome", "-32601")))] == 1
+    assert values[("lmrpc_call_duration_seconds_count", (("method", "bookings.create"),))] == 3
+    assert values[("lmrpc_live_actors", ())] >= 1
+    assert ("lmrpc_storage_errors_total", ()) in values
+
+
+def test_metrics_auth(server: Server, tokens: TokenFactory) -> None:
+    assert httpx.get(server.url + "/metrics").status_code == 401
+    bad = httpx.get(server.url + "/metrics", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    other = tokens.mint("product:read")
+    forbidden = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {other}"})
+    assert forbidden.status_code == 403
+    admin = tokens.mint("admin")
+    assert (
+        httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code
+        == 200
+    )
+
+
+def test_public_metrics_and_openrpc_need_no_token(
+    database_url: str, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_METRICS_PUBLIC": "1"})
+    with running_server(env, tmp_path) as server:
+        response = httpx.get(server.url + "/metrics")
+        assert response.status_code == 200 and "lmrpc_live_actors" in response.text
+        document = httpx.get(server.url + "/openrpc.json").json()
+        assert document["openrpc"].startswith("1.")
+        token = tokens.mint("product:read")
+        assert server.rpc(token, "rpc.discover")["result"] == document
