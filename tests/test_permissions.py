@@ -1,0 +1,160 @@
+"""The permission matrix (API.md §2, §3, §5), walked from the method registry.
+
+For every registered method: a token with every permission but the needed one gets
+``-32003`` with ``{"required": "license-manager:<perm>"}``; the needed permission alone, and
+admin, pass the permission check (the call may then fail on params or not-found, which
+come later in the order of checks). A method registered without a permission, or with
+another one than the contract's, fails a test. In process, on SQLite and PostgreSQL.
+"""
+
+import itertools
+
+import pytest
+
+import lmrpc.methods  # noqa: F401  (registers the methods)
+from lmrpc.errors import FORBIDDEN, NO_CLUSTER, RpcError
+from lmrpc.identity import ADMIN, PREFIX, Identity
+from lmrpc.registry import METHODS
+from tests.conftest import Rpc
+
+RESOURCES = ["config", "license-server", "product", "feature", "job", "booking", "status"]
+ACTIONS = ["create", "read", "update", "delete"]
+EVERY_PERMISSION = frozenset(
+    [f"{PREFIX}{resource}:{action}" for resource, action in itertools.product(RESOURCES, ACTIONS)]
+    + [f"{PREFIX}metrics:read"]
+)
+
+# API.md §5: method → (permission, [cluster]); None: any valid token.
+CONTRACT: dict[str, tuple[str | None, bool]] = {
+    "configurations.create": ("config:create", False),
+    "configurations.get": ("config:read", False),
+    "configurations.list": ("config:read", False),
+    "configurations.update": ("config:update", False),
+    "configurations.delete": ("config:delete", False),
+    "configurations.by_client_id": ("config:read", True),
+    "license_servers.create": ("license-server:create", False),
+    "license_servers.get": ("license-server:read", False),
+    "license_servers.list": ("license-server:read", False),
+    "license_servers.update": ("license-server:update", False),
+    "license_servers.delete": ("license-server:delete", False),
+    "license_servers.types": ("license-server:read", False),
+    "products.create": ("product:create", False),
+    "products.get": ("product:read", False),
+    "products.list": ("product:read", False),
+    "products.update": ("product:update", False),
+    "products.delete": ("product:delete", False),
+    "features.create": ("feature:create", False),
+    "features.get": ("feature:read", False),
+    "features.list": ("feature:read", False),
+    "features.update": ("feature:update", False),
+    "features.delete": ("feature:delete", False),
+    "features.by_client_id": ("feature:read", True),
+    "features.bulk_update": ("feature:update", True),
+    "jobs.create": ("job:create", True),
+    "jobs.get": ("job:read", False),
+    "jobs.list": ("job:read", False),
+    "jobs.by_client_id": ("job:read", True),
+    "jobs.get_by_slurm_id": ("job:read", True),
+    "jobs.delete": ("job:delete", False),
+    "jobs.delete_by_slurm_id": ("job:delete", True),
+    "bookings.create": ("booking:create", False),
+    "bookings.get": ("booking:read", False),
+    "bookings.list": ("booking:read", False),
+    "bookings.delete": ("booking:delete", False),
+    "clusters.report_status": ("status:update", True),
+    "clusters.list_statuses": ("status:read", False),
+    "clusters.get_status": ("status:read", False),
+    "rpc.discover": (None, False),
+}
+OPEN_METHODS = {"rpc.discover"}  # need only a valid token
+
+
+def who(permissions: frozenset[str], cluster: str | None = "cluster-a") -> Identity:
+    return Identity("test", permissions, cluster, None, float("inf"))
+
+
+async def outcome(rpc: Rpc, method: str, identity: Identity) -> RpcError | None:
+    """The error of calling ``method`` with empty params (None when it succeeds)."""
+    try:
+        await rpc(method, {}, as_=identity)
+    except RpcError as error:
+        return error
+    return None
+
+
+def test_every_registered_method_needs_the_contracts_permission() -> None:
+    assert METHODS, "no methods registered"
+    problems = []
+    for name, method in sorted(METHODS.items()):
+        if name not in CONTRACT:
+            problems.append(f"{name}: not in API.md §5")
+            continue
+        if method.permission is None and name not in OPEN_METHODS:
+            problems.append(f"{name}: registered without a permission")
+        if (method.permission, method.cluster) != CONTRACT[name]:
+            problems.append(f"{name}: {(method.permission, method.cluster)} != {CONTRACT[name]}")
+        if method.permission is not None:
+            assert PREFIX + method.permission in EVERY_PERMISSION, name
+    assert not problems, "\n".join(problems)
+
+
+async def test_each_method_refuses_every_permission_but_its_own(rpc: Rpc) -> None:
+    problems = []
+    for name, method in sorted(METHODS.items()):
+        if method.permission is None:
+            continue  # the test above fails for those not allowed to be open
+        needed = PREFIX + method.permission
+        error = await outcome(rpc, name, who(EVERY_PERMISSION - {needed}))
+        expected = (FORBIDDEN, {"required": needed})
+        if error is None or (error.code, error.data) != expected:
+            got = None if error is None else (error.code, error.data)
+            problems.append(f"{name} without {needed}: {got}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_the_needed_permission_alone_or_admin_passes_the_check(rpc: Rpc) -> None:
+    problems = []
+    for name, method in sorted(METHODS.items()):
+        granted: list[frozenset[str]] = [frozenset({ADMIN}), frozenset()]
+        if method.permission is not None:
+            granted = [frozenset({PREFIX + method.permission}), frozenset({ADMIN})]
+        for permissions in granted:
+            error = await outcome(rpc, name, who(permissions))
+            if error is not None and error.code == FORBIDDEN:
+                problems.append(f"{name} with {sorted(permissions)}: {error.to_json()}")
+    assert not problems, "\n".join(problems)
+
+
+async def test_near_misses_of_a_permission_do_not_grant_it(rpc: Rpc) -> None:
+    near_misses = [
+        "job:delete",  # without the prefix
+        "license-manager:JOB:DELETE",
+        "license-manager:job:delete ",
+        "license-manager:job:*",
+        "license-manager:job",
+        "license-manager:admin:job:delete",
+        "LICENSE-MANAGER:ADMIN",
+        "license-manager:admin ",
+        "admin",
+    ]
+    for permission in near_misses:
+        error = await outcome(rpc, "jobs.delete", who(frozenset({permission})))
+        assert error is not None
+        assert (error.code, error.data) == (FORBIDDEN, {"required": "license-manager:job:delete"})
+
+
+async def test_the_permission_is_checked_before_cluster_identity_and_params(rpc: Rpc) -> None:
+    """API.md §3: method, permission (-32003), cluster (-32011), params (-32602)."""
+    no_permission = await outcome(rpc, "jobs.create", who(frozenset(), cluster=None))
+    assert no_permission is not None and no_permission.code == FORBIDDEN
+    no_cluster = await outcome(rpc, "jobs.create", who(frozenset({ADMIN}), cluster=None))
+    assert no_cluster is not None and no_cluster.code == NO_CLUSTER
+    bad_params = await outcome(rpc, "jobs.create", who(frozenset({ADMIN})))
+    assert bad_params is not None and bad_params.code == -32602
+    unknown = await outcome(rpc, "jobs.nope", who(frozenset()))
+    assert unknown is not None and unknown.code == -32601
+
+
+@pytest.mark.parametrize("method", sorted(CONTRACT))
+def test_every_method_of_the_contract_is_registered(method: str) -> None:
+    assert method in METHODS, f"{method} of API.md §5 is not registered"
