@@ -144,11 +144,21 @@ def lock_of_configuration(conn: Connection, config_id: int) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
+def _lock_configuration(conn: Connection, config_id: int) -> str:
+    """Lock the configuration a feature joins (configurations before features: the lock
+    order of every writer) and return its cluster, so that a concurrent change of the
+    configuration's cluster or its deletion is seen, never half-copied or a foreign-key
+    error."""
+    return str(
+        require(conn, configurations, config_id, "configuration", lock=True)["cluster_client_id"]
+    )
+
+
 def create(
     conn: Connection, *, name: str, product_id: int, config_id: int, reserved: int
 ) -> dict[str, Any]:
     require(conn, products, product_id, "product")
-    cluster = require(conn, configurations, config_id, "configuration")["cluster_client_id"]
+    cluster = _lock_configuration(conn, config_id)
     entry = {"name": name, "product_id": product_id, "reserved": reserved}
     with unique(DUPLICATE, cluster_client_id=cluster, product_id=product_id, name=name):
         id_ = conn.execute(
@@ -177,13 +187,13 @@ def list_(
 def update_(conn: Connection, id_: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Change any of name, product_id, config_id, reserved, total, used (never
     booked_total, which only admissions and releases move; bookings are never deleted)."""
-    current = require(conn, features, id_, "feature", lock=True)
+    require(conn, features, id_, "feature")
     values = dict(changes)
     if "product_id" in values:
         require(conn, products, values["product_id"], "product")
     if "config_id" in values:
-        config = require(conn, configurations, values["config_id"], "configuration")
-        values["cluster_client_id"] = config["cluster_client_id"]
+        values["cluster_client_id"] = _lock_configuration(conn, values["config_id"])
+    current = require(conn, features, id_, "feature", lock=True)
     final = {**current, **values}
     with unique(
         DUPLICATE,

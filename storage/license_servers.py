@@ -51,9 +51,15 @@ def insert_many(conn: Connection, config_id: int, entries: Sequence[Mapping[str,
         )
 
 
+def _lock_configurations(conn: Connection, *config_ids: int) -> None:
+    """Lock configuration rows in id order (so a concurrent delete is a NotFound, not a
+    foreign-key error, and the server count below cannot change under us)."""
+    for config_id in sorted(set(config_ids)):
+        require(conn, configurations, config_id, "configuration", lock=True)
+
+
 def _keep_one(conn: Connection, config_id: int, leaving: int) -> None:
-    """Conflict if server ``leaving`` is the last one of its (locked) configuration."""
-    require(conn, configurations, config_id, "configuration", lock=True)
+    """Conflict if server ``leaving`` is the last one of its configuration (locked)."""
     count = conn.execute(
         select(func.count())
         .select_from(license_servers)
@@ -64,7 +70,7 @@ def _keep_one(conn: Connection, config_id: int, leaving: int) -> None:
 
 
 def create(conn: Connection, *, config_id: int, host: str, port: int) -> dict[str, Any]:
-    require(conn, configurations, config_id, "configuration")
+    _lock_configurations(conn, config_id)
     values = {"config_id": config_id, "host": host, "port": port}
     id_ = conn.execute(insert(license_servers).values(**values)).inserted_primary_key[0]  # type: ignore[index]
     return {"id": id_, **values}
@@ -91,7 +97,7 @@ def update_(conn: Connection, id_: int, changes: Mapping[str, Any]) -> dict[str,
     current = require(conn, license_servers, id_, "license_server")
     new_config = changes.get("config_id", current["config_id"])
     if new_config != current["config_id"]:
-        require(conn, configurations, new_config, "configuration")
+        _lock_configurations(conn, current["config_id"], new_config)
         _keep_one(conn, current["config_id"], id_)
     conn.execute(update(license_servers).where(license_servers.c.id == id_).values(**changes))
     return get(conn, id_)
@@ -99,6 +105,7 @@ def update_(conn: Connection, id_: int, changes: Mapping[str, Any]) -> dict[str,
 
 def delete_(conn: Connection, id_: int) -> dict[str, Any]:
     current = require(conn, license_servers, id_, "license_server")
+    _lock_configurations(conn, current["config_id"])
     _keep_one(conn, current["config_id"], id_)
     conn.execute(delete(license_servers).where(license_servers.c.id == id_))
     return {"deleted": id_}

@@ -3,7 +3,9 @@
 from typing import Any
 
 import pytest
+import trio
 
+from lmrpc.errors import RpcError
 from tests import rpc_objects as make
 from tests.conftest import Rpc, identity
 
@@ -148,3 +150,29 @@ async def test_types(rpc: Rpc) -> None:
     error = await rpc.error("license_servers.types", as_=identity("config:read"))
     assert (error.code, error.data) == (-32003, {"required": "license-manager:license-server:read"})
     assert make.invalid_fields(await rpc.error("license_servers.types", {"x": 1})) == ["x"]
+
+
+async def test_concurrent_deletes_keep_one_server(rpc: Rpc) -> None:
+    """Two servers deleted at once: the configuration row lock lets exactly one go."""
+    for round_ in range(5):
+        config = await make.configuration(rpc, name=f"c{round_}")
+        extra = await rpc(
+            "license_servers.create", {"config_id": config["id"], "host": "lic2", "port": 2}
+        )
+        ids = [config["license_servers"][0]["id"], extra["id"]]
+        outcomes: list[Any] = []
+
+        async def delete(id_: int, outcomes: list[Any]) -> None:
+            try:
+                outcomes.append(await rpc("license_servers.delete", {"id": id_}))
+            except RpcError as error:
+                outcomes.append(error.code)
+
+        async with trio.open_nursery() as nursery:
+            for id_ in ids:
+                nursery.start_soon(delete, id_, outcomes)
+        refused = [outcome for outcome in outcomes if outcome == -32009]
+        deleted = [outcome["deleted"] for outcome in outcomes if isinstance(outcome, dict)]
+        assert (len(refused), len(deleted)) == (1, 1)
+        left = (await rpc("configurations.get", {"id": config["id"]}))["license_servers"]
+        assert [server["id"] for server in left] == [id_ for id_ in ids if id_ not in deleted]
