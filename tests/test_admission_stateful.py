@@ -9,6 +9,7 @@ service must agree exactly); refused calls change nothing.
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -30,7 +31,6 @@ from storage.facade import Storage
 from storage.schema import bookings, configurations, features, jobs, products
 from tests.conftest import Rpc
 from tests.factories import make_feature
-
 
 SEQUENCES_PER_BACKEND = int(os.environ.get("LMRPC_STATEFUL_EXAMPLES", 1000))
 FEATURES = 3
@@ -114,9 +114,15 @@ def machine_for(rpc: Rpc, storage: Storage, token: trio.lowlevel.TrioToken) -> t
             for index, (total, used, reserved) in enumerate(counters):
                 name = f"f{index}"
                 feature_id = run(
-                    lambda: make_feature(
-                        storage, total, used=used, reserved=reserved, product="p", name=name
-                    )  # noqa: B023
+                    partial(
+                        make_feature,
+                        storage,
+                        total,
+                        used=used,
+                        reserved=reserved,
+                        product="p",
+                        name=name,
+                    )
                 )
                 self.model.features[feature_id] = ModelFeature(
                     feature_id, name, total, used, reserved
@@ -236,7 +242,7 @@ def machine_for(rpc: Rpc, storage: Storage, token: trio.lowlevel.TrioToken) -> t
                 for i, total, used in changes
             ]
             result, error = call("features.bulk_update", {"features": entries})
-            assert error is None, error
+            assert result == {"updated": len(changes)}, error
             for i, total, used in changes:
                 self._feature(i).total, self._feature(i).used = total, used
 
