@@ -10,18 +10,17 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from actors import Supervisor
 from lmrpc import jsonrpc, openrpc
 from lmrpc.auth import TokenVerifier, Unauthenticated, key_store
 from lmrpc.dispatch import dispatch
-from lmrpc.errors import INVALID_REQUEST, UNAUTHENTICATED, RpcError
+from lmrpc.errors import INVALID_REQUEST, STORAGE_UNAVAILABLE, UNAUTHENTICATED, RpcError
 from lmrpc.identity import Identity
 from lmrpc.logs import log_call
 from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
 from lmrpc.registry import CallContext
 from lmrpc.settings import Settings
+from lmrpc.tenants import Tenant, Tenants
 from storage.errors import StorageUnavailable
-from storage.facade import Storage
 
 log = logging.getLogger("lmrpc.app")
 
@@ -36,29 +35,38 @@ def _rpc_error(status: int, error: RpcError, **headers: str) -> Response:
 
 
 class Service:
-    """What lives as long as the server: storage, actors, token verifier."""
+    """What lives as long as the server: tenants (storage and actors), token verifier."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.verifier = TokenVerifier(settings, key_store(settings))
         self.metrics = ServiceMetrics()
-        self.storage: Storage | None = None
-        self.actors: Supervisor | None = None
+        self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self.storage = Storage(self.settings.database)
-        self.actors = Supervisor(self.storage)
-        await nursery.start(self.actors.run)
+        self._tenants = Tenants(self.settings.database, nursery)
+        await self._tenants.start()
 
     async def stop(self) -> None:
-        if self.actors is not None:
-            await self.actors.close()
-        if self.storage is not None:
-            await self.storage.close()
+        if self._tenants is not None:
+            await self._tenants.close()
 
-    def context_for(self, identity: Identity) -> CallContext:
-        assert self.storage is not None and self.actors is not None
-        return CallContext(identity, self.storage, self.actors)
+    @property
+    def tenants(self) -> Tenants:
+        assert self._tenants is not None
+        return self._tenants
+
+    @property
+    def default(self) -> Tenant:
+        assert self.tenants.default is not None
+        return self.tenants.default
+
+    async def tenant_of(self, identity: Identity) -> Tenant:
+        """The caller's tenant: its organization's with multi-tenancy, else the only one."""
+        if not self.settings.multi_tenancy:
+            return self.default
+        assert identity.organization is not None  # the verifier refuses tokens without one
+        return await self.tenants.get(identity.organization)
 
     async def authenticate(self, header: str | None) -> Identity:
         scheme, _, token = (header or "").partition(" ")
@@ -110,9 +118,15 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             service.metrics.observe(call, code, seconds)
             log_call(request_id, identity, call, code, seconds)
 
-        answer = await dispatch(
-            body, identity, service.context_for, service.settings.max_batch, observe
-        )
+        try:
+            tenant = await service.tenant_of(identity)
+        except StorageUnavailable:
+            return _rpc_error(200, RpcError(STORAGE_UNAVAILABLE))
+
+        def context_for(who: Identity) -> CallContext:
+            return CallContext(who, tenant.storage, tenant.actors)
+
+        answer = await dispatch(body, identity, context_for, service.settings.max_batch, observe)
         if answer is None:
             nothing = Response(status=204)
             nothing.headers.pop("Content-Type", None)  # no body, so no media type
@@ -135,9 +149,11 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
                 return Response(
                     "needs license-manager:metrics:read", status=403, content_type="text/plain"
                 )
-        assert service.storage is not None and service.actors is not None
+            tenants = [await service.tenant_of(identity)]
+        else:
+            tenants = service.tenants.all()
         try:
-            text = await render(service.metrics, service.actors, service.storage)
+            text = await render(service.metrics, tenants, service.settings.multi_tenancy)
         except StorageUnavailable:
             return Response("storage unavailable", status=503, content_type="text/plain")
         return Response(text, content_type=CONTENT_TYPE)
@@ -148,10 +164,9 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
 
     @app.get("/healthz")
     async def healthz() -> tuple[dict[str, Any], int]:
-        assert service.storage is not None
         try:
             with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.storage.ping()
+                await service.default.storage.ping()
         except (StorageUnavailable, trio.TooSlowError) as error:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200

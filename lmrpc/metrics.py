@@ -11,10 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from actors import Supervisor
 from lmrpc import jsonrpc
 from lmrpc.registry import METHODS
-from storage.facade import Storage
+from lmrpc.tenants import Tenant
 from storage.usage import feature_usage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -51,41 +50,33 @@ class ServiceMetrics:
         self.latency.labels(method).observe(seconds)
 
 
-class _RuntimeCollector(Collector):
-    """Admissions, live actors and storage errors, read from the objects that count them."""
-
-    def __init__(self, actors: Supervisor, storage: Storage) -> None:
-        self._actors = actors
-        self._storage = storage
-
-    def collect(self) -> Iterable[Metric]:
-        admissions = CounterMetricFamily(
-            "lmrpc_admissions", "Bookings admitted or refused", labels=["outcome"]
-        )
-        admissions.add_metric(["admitted"], self._actors.admitted)
-        admissions.add_metric(["refused"], self._actors.refused)
-        live = GaugeMetricFamily("lmrpc_live_actors", "Feature actors held in memory")
-        live.add_metric([], self._actors.live)
-        errors = CounterMetricFamily(
-            "lmrpc_storage_errors", "Storage calls that failed as unavailable"
-        )
-        errors.add_metric([], self._storage.errors)
-        return [admissions, live, errors]
-
-
-async def render(service_metrics: ServiceMetrics, actors: Supervisor, storage: Storage) -> bytes:
-    """The exposition text: license gauges from the database, then the service's own."""
-    usage = await storage.read(feature_usage)
+async def render(service_metrics: ServiceMetrics, tenants: list[Tenant], per_tenant: bool) -> bytes:
+    """The exposition text: license gauges from the tenants' databases, admissions, actors
+    and storage errors per tenant (``organization`` label when ``per_tenant``), then the
+    service's own call metrics."""
+    extra = ["organization"] if per_tenant else []
     families = {
-        name: GaugeMetricFamily(name, text, labels=["cluster", "product", "feature"])
+        name: GaugeMetricFamily(name, text, labels=["cluster", "product", "feature", *extra])
         for name, text in _LICENSE_GAUGES
     }
-    for cluster, product, feature, *values in usage:
-        for (name, _), value in zip(_LICENSE_GAUGES, values, strict=True):
-            families[name].add_metric([cluster, product, feature], value)
+    admissions = CounterMetricFamily(
+        "lmrpc_admissions", "Bookings admitted or refused", labels=["outcome", *extra]
+    )
+    live = GaugeMetricFamily("lmrpc_live_actors", "Feature actors held in memory", labels=extra)
+    errors = CounterMetricFamily(
+        "lmrpc_storage_errors", "Storage calls that failed as unavailable", labels=extra
+    )
+    for tenant in tenants:
+        org = [tenant.organization or ""] if per_tenant else []
+        for cluster, product, feature, *values in await tenant.storage.read(feature_usage):
+            for (name, _), value in zip(_LICENSE_GAUGES, values, strict=True):
+                families[name].add_metric([cluster, product, feature, *org], value)
+        admissions.add_metric(["admitted", *org], tenant.actors.admitted)
+        admissions.add_metric(["refused", *org], tenant.actors.refused)
+        live.add_metric(org, tenant.actors.live)
+        errors.add_metric(org, tenant.storage.errors)
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(_Fixed(list(families.values())))
-    scrape.register(_RuntimeCollector(actors, storage))
+    scrape.register(_Fixed([*families.values(), admissions, live, errors]))
     return generate_latest(scrape) + generate_latest(service_metrics.registry)
 
 

@@ -1,15 +1,25 @@
 """Engines for the two backends, with the connection settings each one needs."""
 
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+DEFAULT_DB_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 5
-PG_STATEMENT_TIMEOUT_MS = 10_000
-PG_LOCK_TIMEOUT_MS = 8_000
+
+
+def db_timeout() -> float:
+    """How long one transaction may wait on the database, in seconds: ``LMRPC_DB_TIMEOUT``
+    (default 10). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its lock
+    timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's wait
+    in the storage queue (storage/runner.py). A stuck database becomes ``-32050``."""
+    value = float(os.environ.get("LMRPC_DB_TIMEOUT") or DEFAULT_DB_TIMEOUT_S)
+    if not 0 < value <= 3600:
+        raise ValueError(f"LMRPC_DB_TIMEOUT must be in (0, 3600] seconds, not {value}")
+    return value
 
 
 def normalize_url(url: str) -> str:
@@ -28,7 +38,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create(url: str, *, pool_size: int = 4, immediate: bool = False) -> Engine:
+def create(
+    url: str, *, pool_size: int = 4, immediate: bool = False, schema: str | None = None
+) -> Engine:
     """An engine for ``url``.
 
     SQLite: WAL, full fsync on commit (an answered booking must survive a crash), foreign
@@ -36,10 +48,11 @@ def create(url: str, *, pool_size: int = 4, immediate: bool = False) -> Engine:
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
     """
     url = normalize_url(url)
+    timeout_ms = int(db_timeout() * 1000)
     if is_sqlite(url):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=0,
         )
@@ -52,7 +65,7 @@ def create(url: str, *, pool_size: int = 4, immediate: bool = False) -> Engine:
                 "journal_mode=WAL",
                 "synchronous=FULL",
                 "foreign_keys=ON",
-                f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+                f"busy_timeout={timeout_ms}",
             ):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 
@@ -62,13 +75,16 @@ def create(url: str, *, pool_size: int = 4, immediate: bool = False) -> Engine:
 
         return engine
     options = (
-        f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS} -c lock_timeout={PG_LOCK_TIMEOUT_MS}"
+        f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms * 4 // 5}"
         " -c idle_in_transaction_session_timeout=60000"
     )
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "options": options},
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
     )
+    if schema is not None:  # a tenant's schema: every table name is qualified with it
+        return engine.execution_options(schema_translate_map={None: schema})
+    return engine

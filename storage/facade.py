@@ -23,7 +23,10 @@ class Storage:
     a small pool; its row locks serialize what must be serialized.
     """
 
-    def __init__(self, url: str, *, threads: int = POSTGRES_THREADS) -> None:
+    def __init__(
+        self, url: str, *, threads: int = POSTGRES_THREADS, schema: str | None = None
+    ) -> None:
+        """``schema``: a PostgreSQL schema holding a tenant's tables (multi-tenancy)."""
         self.url = url
         self.errors = 0  # transactions that failed as unavailable, for the metrics
         self.dialect = "sqlite" if engines.is_sqlite(url) else "postgresql"
@@ -33,7 +36,9 @@ class Storage:
             self._writer = ThreadRunner(self._write_engine, 1, "lmrpc-sqlite-writer")
             self._reader = ThreadRunner(self._read_engine, SQLITE_READERS, "lmrpc-sqlite-reader")
         else:
-            self._write_engine = self._read_engine = engines.create(url, pool_size=threads)
+            self._write_engine = self._read_engine = engines.create(
+                url, pool_size=threads, schema=schema
+            )
             self._writer = self._reader = ThreadRunner(self._write_engine, threads, "lmrpc-pg")
 
     async def read(self, fn: Callable[[Connection], T]) -> T:

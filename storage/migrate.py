@@ -12,16 +12,17 @@ from storage import engine as engines
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _config(url: str) -> Config:
+def _config(url: str, schema: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = engines.normalize_url(url)
+    config.attributes["schema"] = schema
     return config
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema."""
-    command.upgrade(_config(url), "head")
+def upgrade(url: str, schema: str | None = None) -> None:
+    """Bring the database at ``url`` (a PostgreSQL ``schema`` of it) to the newest schema."""
+    command.upgrade(_config(url, schema), "head")
 
 
 def is_current(url: str) -> bool:
