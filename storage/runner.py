@@ -16,12 +16,42 @@ import trio
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
+from storage.engine import db_timeout
 from storage.errors import StorageUnavailable
 
 T = TypeVar("T")
 Transaction = Callable[[Connection], T]
 
-_Job = tuple[Callable[[Connection], Any], Callable[[outcome.Outcome[Any]], None]]
+
+class _Job:
+    """A transaction in the queue: started by a thread, or abandoned by its caller first."""
+
+    __slots__ = ("_lock", "_state", "deliver", "fn")
+
+    def __init__(
+        self, fn: Callable[[Connection], Any], deliver: Callable[[outcome.Outcome[Any]], None]
+    ) -> None:
+        self.fn = fn
+        self.deliver = deliver
+        self._lock = threading.Lock()
+        self._state = "queued"
+
+    def start(self) -> bool:
+        """Called by the thread that takes it: False if the caller already gave up."""
+        with self._lock:
+            if self._state == "abandoned":
+                return False
+            self._state = "started"
+            return True
+
+    def abandon(self) -> bool:
+        """Called by the caller giving up: False if a thread already started it."""
+        with self._lock:
+            if self._state == "started":
+                return False
+            self._state = "abandoned"
+            return True
+
 
 # Errors that mean "the database is not there or did not answer in time": transient.
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
@@ -30,8 +60,13 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutEr
 class ThreadRunner:
     """``threads`` workers, each with one connection of ``engine``, taking jobs in order."""
 
-    def __init__(self, engine: Engine, threads: int, name: str) -> None:
+    def __init__(
+        self, engine: Engine, threads: int, name: str, *, queue_timeout: float | None = None
+    ) -> None:
         self._engine = engine
+        # How long a transaction may wait for a free thread before it is given up:
+        # a stuck database fails callers fast instead of piling them up behind it.
+        self._queue_timeout = queue_timeout if queue_timeout is not None else db_timeout()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
@@ -43,8 +78,11 @@ class ThreadRunner:
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction on a storage thread and return its result.
 
-        The wait cannot be cancelled: the transaction runs to its end (bounded by the
-        database timeouts) so that a caller never abandons a commit half-way.
+        A transaction still waiting in the queue after the queue timeout is abandoned
+        (StorageUnavailable), and so is one whose caller is cancelled: it never started,
+        so nothing changed. Once a thread has taken it, the wait cannot be cancelled: the
+        transaction runs to its end (bounded by the database timeouts) so that a caller
+        never abandons a commit half-way.
         """
         token = trio.lowlevel.current_trio_token()
         task = trio.lowlevel.current_task()
@@ -53,21 +91,30 @@ class ThreadRunner:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(trio.lowlevel.reschedule, task, result)
 
-        self._queue.put((fn, deliver))
-        result: T = await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
-        return result
+        job = _Job(fn, deliver)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            return trio.lowlevel.Abort.SUCCEEDED if job.abandon() else trio.lowlevel.Abort.FAILED
+
+        self._queue.put(job)
+        with trio.move_on_after(self._queue_timeout) as waited:
+            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+            return result
+        assert waited.cancelled_caught
+        raise StorageUnavailable("the storage queue wait timed out")
 
     def _work(self) -> None:
         connection: Connection | None = None
         while (job := self._queue.get()) is not None:
-            fn, deliver = job
+            if not job.start():
+                continue  # its caller gave up before it started
             try:
                 if connection is None or connection.closed:
                     connection = self._engine.connect()
-                result = outcome.capture(self._transact, connection, fn)
+                result = outcome.capture(self._transact, connection, job.fn)
             except _UNAVAILABLE as error:
                 result = outcome.Error(_unavailable(error))
-            deliver(result)
+            job.deliver(result)
         if connection is not None:
             connection.close()
 
