@@ -107,19 +107,27 @@ class FeatureActor:
         self._mailbox = []
 
     async def _handle(self, group: list[Message]) -> None:
+        """Serve a group in order. When storage fails, the rest of the group fails with the
+        same error at once: it has waited that long already, and trying each message in
+        turn against a stuck database would make the last caller wait once per message."""
         books: list[Book] = []
-        for message in group:
+        for index, message in enumerate(group):
             if isinstance(message, Book):
                 books.append(message)
                 continue
-            if books:
-                await self._commit(books)
-                books = []
-            await self._hold(message)
+            failed = await self._commit(books) if books else None
+            books = []
+            if failed is None:
+                failed = await self._hold(message)
+            if failed is not None:
+                for rest in group[index:]:
+                    rest.reply.fail(failed)
+                return
         if books:
             await self._commit(books)
 
-    async def _commit(self, books: list[Book]) -> None:
+    async def _commit(self, books: list[Book]) -> StorageUnavailable | None:
+        """Commit the books and answer them; returns the storage error that failed them."""
         group = FeatureGroup(self.feature_id, [book.request for book in books], self.held)
         try:
             result = await self._committer.commit(group)
@@ -127,7 +135,7 @@ class FeatureActor:
             self.stale = True
             for book in books:
                 book.reply.fail(error)
-            return
+            return error
         if isinstance(result, NotFound):
             for book in books:
                 book.reply.fail(result)
@@ -139,8 +147,9 @@ class FeatureActor:
                 book.reply.fail(outcome)
             else:
                 book.reply.succeed(outcome)
+        return None
 
-    async def _hold(self, hold: Hold) -> None:
+    async def _hold(self, hold: Hold) -> StorageUnavailable | None:
         """Grant from the cached counters when they allow it; a refusal is checked against
         a fresh read first, so a stale cache never refuses wrongly."""
         if self.stale or not self._fits(hold.quantity):
@@ -148,11 +157,11 @@ class FeatureActor:
                 await self.refresh()
             except StorageUnavailable as error:
                 hold.reply.fail(error)
-                return
+                return error
         if self._fits(hold.quantity):
             self.held += hold.quantity
             hold.reply.succeed(None)
-            return
+            return None
         assert self.feature is not None and self.counters is not None
         hold.reply.fail(
             NotEnoughLicenses(
@@ -162,6 +171,7 @@ class FeatureActor:
                 max(self.counters.available(self.held), 0),
             )
         )
+        return None
 
     def _fits(self, quantity: int) -> bool:
         counters = self.counters

@@ -1,0 +1,145 @@
+"""A stuck database (a conflicting lock held elsewhere) turns into -32050 after the
+configured timeout (``LMRPC_DB_TIMEOUT``), not into a pile of hanging requests; when the
+lock goes, the service works again. On SQLite and PostgreSQL."""
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import trio
+from sqlalchemy.engine import make_url
+
+from tests.factories import feature_in, stored_bookings
+from tests.server import running_server, server_env
+from tests.tokens import TokenFactory
+
+Json = dict[str, Any]
+DB_TIMEOUT_S = 1.0
+# A call waits at most the queue bound (DB_TIMEOUT_S) and then the lock timeout (0.8 of it);
+# the rest is slack for a loaded CI machine. Without the queue bound, 40 calls behind four
+# storage threads that each wait 0.8 s would take about 8 s.
+ANSWER_BOUND_S = 4.0
+CALLS = 40
+
+
+def call(method: str, params: Json, id_: int = 1) -> Json:
+    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
+
+
+@contextmanager
+def database_locked(url: str) -> Iterator[None]:
+    """Hold a lock that blocks the server's writers (SQLite: the write lock; PostgreSQL: an
+    ACCESS EXCLUSIVE lock on ``features``, which blocks its readers too)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        conn = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute("LOCK TABLE features IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()
+
+
+async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
+    database_url: str, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    sqlite = database_url.startswith("sqlite")
+    feature = feature_in(database_url, 1_000, product="slow", name="db")
+    token = tokens.mint("job:create", "booking:create", "feature:read")
+    env = server_env(
+        database_url, tokens, tmp_path / "data", {"LMRPC_DB_TIMEOUT": str(DB_TIMEOUT_S)}
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    with running_server(env, tmp_path) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url,
+            headers=headers,
+            timeout=30,
+            limits=httpx.Limits(max_connections=CALLS),
+        ) as client:
+
+            async def rpc(body: Json) -> Json:
+                response = await client.post("/rpc", json=body)
+                assert response.status_code == 200, response.text
+                answer: Json = response.json()
+                return answer
+
+            job = (
+                await rpc(
+                    call("jobs.create", {"slurm_job_id": "1", "username": "u", "lead_host": "h"})
+                )
+            )["result"]["id"]
+            booking = {"job_id": job, "feature_id": feature, "quantity": 1}
+            answers: list[tuple[str, Json, float]] = []
+
+            async def timed(kind: str, body: Json) -> None:
+                started = time.monotonic()
+                answer = await rpc(body)
+                answers.append((kind, answer, time.monotonic() - started))
+
+            with database_locked(database_url):
+                started = time.monotonic()
+                async with trio.open_nursery() as nursery:
+                    for number in range(CALLS):
+                        match number % 3:
+                            case 0:
+                                body = call("bookings.create", booking)
+                                kind = "write"
+                            case 1:
+                                params = {
+                                    "slurm_job_id": f"locked-{number}",
+                                    "username": "u",
+                                    "lead_host": "h",
+                                    "bookings": [{"product_feature": "slow.db", "quantity": 1}],
+                                }
+                                body, kind = call("jobs.create", params), "write"
+                            case _:
+                                body, kind = call("features.get", {"id": feature}), "read"
+                        nursery.start_soon(timed, kind, body)
+                elapsed = time.monotonic() - started
+                health = await client.get("/healthz")
+
+            assert len(answers) == CALLS
+            slowest = max(seconds for _, _, seconds in answers)
+            assert slowest <= ANSWER_BOUND_S, f"slowest call took {slowest:.1f} s"
+            assert elapsed <= ANSWER_BOUND_S
+            for kind, answer, _ in answers:
+                if kind == "read" and sqlite:  # WAL: readers pass a writer's lock
+                    assert answer["result"]["id"] == feature, answer
+                else:
+                    assert answer["error"]["code"] == -32050, answer
+            # /healthz pings with SELECT 1, which no lock on a table blocks
+            assert health.status_code == 200
+
+            # the lock is gone: the same calls work at once
+            started = time.monotonic()
+            after = await rpc(call("bookings.create", booking))
+            assert "result" in after, after
+            created = await rpc(
+                call(
+                    "jobs.create",
+                    {
+                        "slurm_job_id": "locked-1",
+                        "username": "u",
+                        "lead_host": "h",
+                        "bookings": [{"product_feature": "slow.db", "quantity": 2}],
+                    },
+                )
+            )
+            assert "result" in created, created  # the refused create left nothing behind
+            assert time.monotonic() - started < 2
+    # nothing that answered -32050 was stored: one booking and one job's booking only
+    assert sorted(q for _, q in stored_bookings(database_url)[feature]) == [1, 2]
+    assert "Traceback" not in server.log.read_text()
