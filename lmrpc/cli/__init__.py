@@ -2,7 +2,7 @@
 
 import typer
 
-from lmrpc.cli import server
+from lmrpc.cli import raw, resources, server
 
 app = typer.Typer(
     name="lmrpc",
@@ -11,6 +11,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 server.register(app)
+resources.register(app)
+raw.register(app)
 
 
 def main() -> None:
