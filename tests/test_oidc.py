@@ -318,11 +318,13 @@ def test_a_hanging_provider_does_not_block_the_server(
 # --- logs ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("log_format", "level"), [("plain", "INFO"), ("json", "DEBUG")])
 def test_the_server_log_never_contains_a_token(
-    issuer: Issuer, tokens: TokenFactory, tmp_path: Path
+    issuer: Issuer, tokens: TokenFactory, tmp_path: Path, log_format: str, level: str
 ) -> None:
     sent: list[str] = []
-    with running_server(oidc_env(issuer.url, tokens, tmp_path), tmp_path) as server:
+    env = oidc_env(issuer.url, tokens, tmp_path, LMRPC_LOG_FORMAT=log_format, LMRPC_LOG_LEVEL=level)
+    with running_server(env, tmp_path) as server:
         good = token(issuer)
         header, payload, signature = good.split(".")
         bad = [
@@ -340,6 +342,7 @@ def test_the_server_log_never_contains_a_token(
             rpc(server, bearer, "products.create", name=bearer[:200])  # a token in a param
     log = server.log.read_text()
     assert "signing keys loaded" in log  # the log is written, and auth logs to it
+    assert "products.create" in log  # one line per call, the calls included
     for bearer in sent:
         for part in {bearer, *bearer.split(".")}:
             if len(part) >= 16:
