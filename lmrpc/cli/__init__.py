@@ -16,4 +16,4 @@ raw.register(app)
 
 
 def main() -> None:
-    app()
+    app(prog_name="lmrpc")  # also under python -m lmrpc

@@ -7,6 +7,7 @@ proper answer: no connection, timeout, refused credentials (exit 3).
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -154,7 +155,8 @@ class ClientCredentials:
             raise TransportFailure("the token endpoint returned no access_token")
         expires_at = time.time() + lifetime if isinstance(lifetime, int) else _jwt_expiry(token)
         if expires_at is not None:
-            self.cache.store(self._path, token, expires_at)
+            with contextlib.suppress(OSError):  # no writable cache: the token still serves
+                self.cache.store(self._path, token, expires_at)
         return token
 
     def _send(self, verb: str, url: str, what: str, **options: Any) -> dict[str, Any]:
