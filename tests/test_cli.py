@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from lmrpc import registry
 from lmrpc.cli import app, values
 from lmrpc.cli.resources import METHODS, RESOURCES
 from lmrpc.cli.session import EXIT_CONNECTION, EXIT_RPC_ERROR, EXIT_USAGE
@@ -443,7 +444,8 @@ def test_client_credentials_and_the_token_cache(
 # --- without a server: help, value forms ------------------------------------------------------
 
 
-def test_every_command_has_help_with_an_example() -> None:
+def test_every_method_has_a_command_with_help_and_an_example() -> None:
+    assert set(METHODS) == set(registry.METHODS) - {"rpc.discover"}
     runner = CliRunner()
     for resource in RESOURCES:
         for command in resource.commands:

@@ -136,15 +136,17 @@ def _id(what: str) -> Param:
     return Param("id", f"Id of the {what}.", int, required=True, argument=True, metavar="ID")
 
 
+def _names(group: str) -> tuple[str, str, str]:
+    """The method prefix, plural and singular of a command group (license-servers →
+    license_servers, license servers, license server)."""
+    plural = group.replace("-", " ")
+    return group.replace("-", "_"), plural, plural.removesuffix("s")
+
+
 def _listing(
-    group: str,
-    prefix: str,
-    what: str,
-    view: output.View,
-    sortable: tuple[str, ...],
-    searchable: str | None,
-    example: str,
+    group: str, sortable: tuple[str, ...], searchable: str | None, view: output.View, example: str
 ) -> Command:
+    prefix, plural, _ = _names(group)
     params = [
         Param("sort_field", "Sort by this field (default: id).", choices=("id", *sortable)),
         Param(
@@ -157,57 +159,38 @@ def _listing(
         Param("offset", "Skip this many rows first.", int),
     ]
     if searchable:
-        params.insert(
-            0,
-            Param(
-                "search",
-                f"Case-insensitive substring of {searchable}; several words match any.",
-                metavar="TEXT",
-            ),
-        )
+        search = f"Case-insensitive substring of {searchable}; several words match any."
+        params.insert(0, Param("search", search, metavar="TEXT"))
     return Command(
-        "list",
-        f"{prefix}.list",
-        f"List {what}.",
-        f"lmrpc {group} list {example}",
-        view,
+        "list", f"{prefix}.list", f"List {plural}.", f"lmrpc {group} list {example}", view,
         tuple(params),
-    )
+    )  # fmt: skip
 
 
 def _standard(
     group: str,
-    prefix: str,
-    singular: str,
-    plural: str,
     view: output.View,
     sortable: tuple[str, ...],
     searchable: str | None,
     list_example: str,
 ) -> list[Command]:
     """list, get, delete: the same for every resource."""
+    prefix, _, singular = _names(group)
     return [
-        _listing(group, prefix, plural, view, sortable, searchable, list_example),
+        _listing(group, sortable, searchable, view, list_example),
         Command(
-            "get",
-            f"{prefix}.get",
-            f"Show one {singular}.",
-            f"lmrpc {group} get 1",
-            view,
+            "get", f"{prefix}.get", f"Show one {singular}.", f"lmrpc {group} get 1", view,
             (_id(singular),),
         ),
         Command(
-            "delete",
-            f"{prefix}.delete",
-            f"Delete a {singular}.",
-            f"lmrpc {group} delete 1",
-            output.deleted(singular),
-            (_id(singular),),
+            "delete", f"{prefix}.delete", f"Delete a {singular}.", f"lmrpc {group} delete 1",
+            output.deleted(singular), (_id(singular),),
         ),
-    ]
+    ]  # fmt: skip
 
 
-def _by_client_id(group: str, prefix: str, plural: str, view: output.View) -> Command:
+def _by_client_id(group: str, view: output.View) -> Command:
+    prefix, plural, _ = _names(group)
     return Command(
         "by-client-id",
         f"{prefix}.by_client_id",
@@ -236,7 +219,7 @@ def _configuration_fields(required: bool) -> tuple[Param, ...]:
         Param("type", "License server type.", choices=SERVER_TYPES, required=required),
         Param(
             "grace_time",
-            "Seconds a job's bookings count before the license server sees its use (default 60).",
+            "Grace time in seconds (default 60).",
             int,
         ),
     )
@@ -248,9 +231,6 @@ RESOURCES = [
         "A cluster's license servers and features, edited as one object.",
         [
             *_standard(
-                "configurations",
-                "configurations",
-                "configuration",
                 "configurations",
                 _CONFIGURATIONS,
                 ("name", "cluster_client_id", "type", "grace_time"),
@@ -314,7 +294,7 @@ RESOURCES = [
                 ),
                 file=True,
             ),
-            _by_client_id("configurations", "configurations", "configurations", _CONFIGURATIONS),
+            _by_client_id("configurations", _CONFIGURATIONS),
         ],
     ),
     Resource(
@@ -323,9 +303,6 @@ RESOURCES = [
         [
             *_standard(
                 "license-servers",
-                "license_servers",
-                "license server",
-                "license servers",
                 _SERVERS,
                 ("config_id", "host", "port"),
                 "host",
@@ -373,9 +350,6 @@ RESOURCES = [
         [
             *_standard(
                 "products",
-                "products",
-                "product",
-                "products",
                 _PRODUCTS,
                 ("name",),
                 "name",
@@ -406,9 +380,6 @@ RESOURCES = [
         "Features with their counters: total, used, reserved, booked, available.",
         [
             *_standard(
-                "features",
-                "features",
-                "feature",
                 "features",
                 _FEATURES,
                 ("name", "product_id", "config_id", "total", "used", "reserved", "booked_total"),
@@ -448,7 +419,7 @@ RESOURCES = [
                 ),
                 file=True,
             ),
-            _by_client_id("features", "features", "features", _FEATURES),
+            _by_client_id("features", _FEATURES),
             Command(
                 "bulk-update",
                 "features.bulk_update",
@@ -478,9 +449,6 @@ RESOURCES = [
         [
             *_standard(
                 "jobs",
-                "jobs",
-                "job",
-                "jobs",
                 _JOBS,
                 ("slurm_job_id", "cluster_client_id", "username", "lead_host", "created_at"),
                 "slurm_job_id, username, lead_host, cluster_client_id",
@@ -508,7 +476,7 @@ RESOURCES = [
                 ),
                 file=True,
             ),
-            _by_client_id("jobs", "jobs", "jobs", _JOBS),
+            _by_client_id("jobs", _JOBS),
             Command(
                 "get-by-slurm-id",
                 "jobs.get_by_slurm_id",
@@ -549,9 +517,6 @@ RESOURCES = [
         "Licenses booked for jobs.",
         [
             *_standard(
-                "bookings",
-                "bookings",
-                "booking",
                 "bookings",
                 _BOOKINGS,
                 ("job_id", "feature_id", "quantity", "created_at"),
