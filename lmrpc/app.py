@@ -109,8 +109,12 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             body: bytes = await request.body
         except RequestEntityTooLarge:
             limit = service.settings.max_body_bytes
+            # The rest of the body stays unread, so this connection cannot carry another
+            # request: close it (else a keep-alive client waits forever on its next call).
             return _rpc_error(
-                413, RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"})
+                413,
+                RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"}),
+                Connection="close",
             )
         request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
 
@@ -128,7 +132,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
 
         answer = await dispatch(body, identity, context_for, service.settings.max_batch, observe)
         if answer is None:
-            nothing = Response(status=204)
+            nothing = Response(b"", status=204)  # bytes: a None body is iterated with asyncio
             nothing.headers.pop("Content-Type", None)  # no body, so no media type
             return nothing
         return Response(answer, content_type=JSON, headers={"X-Request-Id": request_id})

@@ -1,0 +1,166 @@
+"""Idempotent retries: a prolog that retries ``jobs.create`` after a timeout never books
+twice, duplicate creates from several clients at once make exactly one job, and a second
+``jobs.delete_by_slurm_id`` is a clean -32004. Real servers, on SQLite and PostgreSQL."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import trio
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from storage import engine as engines
+from storage.schema import jobs
+from tests.factories import feature_in, stored_bookings
+from tests.server import Server
+from tests.tokens import TokenFactory
+
+Json = dict[str, Any]
+CLIENTS = 16
+
+
+def call(method: str, params: Json, id_: int = 1) -> Json:
+    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
+
+
+def prolog(slurm_job_id: str, quantity: int) -> Json:
+    return call(
+        "jobs.create",
+        {
+            "slurm_job_id": slurm_job_id,
+            "username": "alice",
+            "lead_host": "node001",
+            "bookings": [{"product_feature": "ansys.hpc", "quantity": quantity}],
+        },
+    )
+
+
+@contextmanager
+def writes_blocked(url: str, feature_id: int) -> Iterator[None]:
+    """Make the server's admitting transaction wait (not fail): SQLite's write lock, or the
+    feature's row lock in PostgreSQL, held by a connection of our own."""
+    if make_url(url).get_backend_name() == "sqlite":
+        lite = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+        lite.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lite.execute("ROLLBACK")
+            lite.close()
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
+        try:
+            yield
+        finally:
+            pg.rollback()
+
+
+def jobs_named(url: str, slurm_job_id: str) -> list[int]:
+    engine = engines.create(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(select(jobs.c.id).where(jobs.c.slurm_job_id == slurm_job_id)).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def token(tokens: TokenFactory) -> str:
+    return tokens.mint("job:create", "job:delete", "job:read")
+
+
+async def test_prolog_retry_after_a_timeout_books_once(
+    server: Server, token: str, database_url: str
+) -> None:
+    feature = feature_in(database_url, 10, product="ansys", name="hpc")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
+        # the prolog gives up waiting; its call is still in the server, waiting to commit
+        with writes_blocked(database_url, feature), pytest.raises(httpx.ReadTimeout):
+            await client.post("/rpc", json=prolog("4242", 3), timeout=0.5)
+        # The retry, as a prolog's loop sends it. The first call had started its transaction,
+        # so it commits and the retry is told about it (had the disconnect caught it still
+        # queued, it would have been abandoned and the retry would create the job: once).
+        retried = (await client.post("/rpc", json=prolog("4242", 3), timeout=30)).json()
+        if "result" in retried:
+            job_id = retried["result"]["id"]
+        else:
+            assert retried["error"]["code"] == -32009, retried
+            job_id = retried["error"]["data"]["job_id"]
+        assert jobs_named(database_url, "4242") == [job_id]
+        again = (await client.post("/rpc", json=prolog("4242", 3), timeout=30)).json()
+        assert again["error"]["code"] == -32009, again
+        assert again["error"]["data"]["job_id"] == job_id
+        got = (
+            await client.post("/rpc", json=call("jobs.get_by_slurm_id", {"slurm_job_id": "4242"}))
+        ).json()
+        assert [b["quantity"] for b in got["result"]["bookings"]] == [3]
+    assert stored_bookings(database_url)[feature] == [(job_id, 3)]  # booked once
+
+
+async def test_concurrent_duplicate_creates_make_one_job(
+    server: Server, token: str, database_url: str
+) -> None:
+    feature = feature_in(database_url, 100, product="ansys", name="hpc")
+    headers = {"Authorization": f"Bearer {token}"}
+    answers: list[Json] = []
+    async with httpx.AsyncClient(
+        base_url=server.url,
+        headers=headers,
+        timeout=30,
+        limits=httpx.Limits(max_connections=CLIENTS),
+    ) as client:
+        for round_ in range(3):  # a few rounds: the race is won at different points
+            slurm_job_id = f"dup-{round_}"
+            answers.clear()
+
+            async def create() -> None:
+                answers.append((await client.post("/rpc", json=prolog(slurm_job_id, 2))).json())  # noqa: B023
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(CLIENTS):
+                    nursery.start_soon(create)
+            created = [a for a in answers if "result" in a]
+            assert len(created) == 1, answers
+            job_id = created[0]["result"]["id"]
+            conflicts = [a for a in answers if "error" in a]
+            assert len(conflicts) == CLIENTS - 1
+            for answer in conflicts:
+                assert answer["error"]["code"] == -32009, answer
+                assert answer["error"]["data"]["job_id"] == job_id, answer
+            assert jobs_named(database_url, slurm_job_id) == [job_id]
+    stored = stored_bookings(database_url)[feature]
+    assert len(stored) == 3 and sum(q for _, q in stored) == 6  # one booking per job
+
+
+async def test_second_delete_by_slurm_id_is_not_found(
+    server: Server, token: str, database_url: str
+) -> None:
+    feature = feature_in(database_url, 10, product="ansys", name="hpc")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+
+        async def rpc(body: Json) -> Json:
+            response = await client.post("/rpc", json=body)
+            assert response.status_code == 200
+            answer: Json = response.json()
+            return answer
+
+        job_id = (await rpc(prolog("77", 4)))["result"]["id"]
+        first = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": "77"}))
+        assert first["result"] == {"deleted": job_id}
+        second = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": "77"}))
+        assert second["error"]["code"] == -32004, second
+        assert set(second["error"]) == {"code", "message", "data"}
+        # the licenses came back once: the feature takes its whole total again
+        full = await rpc(prolog("78", 10))
+        assert "result" in full, full
+    assert stored_bookings(database_url)[feature] == [(full["result"]["id"], 10)]
