@@ -127,7 +127,7 @@ async def test_failed_transaction_fails_its_callers_and_the_actor_is_replaced(
 ) -> None:
     feature = await make_feature(storage, 10)
     job = await make_job(storage)
-    book = {"job_id": job, "feature_id": feature, "quantity": 1}
+    book: dict[str, object] = {"job_id": job, "feature_id": feature, "quantity": 1}
     await rpc("bookings.create", {**book, "quantity": 2})
     before = supervisor._actors[feature]
     assert before.counters is not None and before.counters.booked_total == 2
@@ -160,7 +160,7 @@ async def test_timed_out_transaction_fails_its_callers_then_counters_are_reloade
 ) -> None:
     feature = await make_feature(storage, 10, product="ansys", name="hpc")
     job = await make_job(storage)
-    book = {"job_id": job, "feature_id": feature, "quantity": 1}
+    book: dict[str, object] = {"job_id": job, "feature_id": feature, "quantity": 1}
     await rpc("bookings.create", book)
     actor = supervisor._actors[feature]
     calls: list[tuple[str, dict[str, object]]] = [("bookings.create", book)] * CALLERS
