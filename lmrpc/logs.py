@@ -42,6 +42,17 @@ def configure(log_format: str, level: str) -> None:
     root.setLevel(level.upper())
 
 
+def _plain(value: Any) -> Any:
+    """A value as it goes into a plain line: a string a client chose (method, call id) is
+    quoted and escaped when it holds a line break, a control character, a space, ``=`` or a
+    quote, so no input can forge a line or a field."""
+    if isinstance(value, str) and (
+        not value.isprintable() or any(c.isspace() or c in '="' for c in value)
+    ):
+        return json.dumps(value)
+    return value
+
+
 def log_call(
     request_id: str, identity: Identity, call: jsonrpc.Call, code: int | None, seconds: float
 ) -> None:
@@ -56,4 +67,4 @@ def log_call(
         "outcome": "ok" if code is None else code,
         "duration_ms": round(seconds * 1000, 3),
     }
-    calls.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra=fields)
+    calls.info(" ".join(f"{k}={_plain(v)}" for k, v in fields.items()), extra=fields)

@@ -12,6 +12,7 @@ the params models are the same on both backends, so the fuzzer needs only one.
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,6 @@ def test_hostile_bodies_get_documented_answers(fuzz_server: Server, tokens: Toke
     print(f"fuzz: {cases} cases in {seconds:.1f} s ({http_seconds:.1f} s in HTTP), 0 failures")
     assert cases >= EXAMPLES
     assert "Traceback" not in log and "internal error" not in log
+    # no body could forge or split a log line: every line is a logger's own
+    forged = [line for line in log.splitlines() if not re.match(r"\[?\d{4}-\d\d-\d\d", line)]
+    assert not forged, forged[:5]
