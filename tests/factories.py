@@ -26,8 +26,13 @@ def _feature(
     conn.execute(insert(license_servers).values(config_id=config_id, host="lic1", port=27000))
     feature_id: int = conn.execute(
         insert(features).values(
-            name=name, product_id=product_id, config_id=config_id, cluster_client_id=cluster,
-            total=total, used=used, reserved=reserved,
+            name=name,
+            product_id=product_id,
+            config_id=config_id,
+            cluster_client_id=cluster,
+            total=total,
+            used=used,
+            reserved=reserved,
         )
     ).inserted_primary_key[0]  # type: ignore[index]
     return feature_id
@@ -50,7 +55,9 @@ async def make_feature(
     )
 
 
-async def make_job(storage: Storage, *, cluster: str = "cluster-a", slurm_job_id: str | None = None) -> int:
+async def make_job(
+    storage: Storage, *, cluster: str = "cluster-a", slurm_job_id: str | None = None
+) -> int:
     """A job without bookings, and its id."""
     values: dict[str, Any] = {
         "slurm_job_id": slurm_job_id or str(next(_names)),
@@ -85,8 +92,14 @@ async def booked_total(storage: Storage, feature_id: int) -> tuple[int, int]:
     return await storage.read(read)
 
 
-def feature_in(url: str, total: int, *, cluster: str = "cluster-a", product: str = "abaqus",
-               name: str | None = None) -> int:
+def feature_in(
+    url: str,
+    total: int,
+    *,
+    cluster: str = "cluster-a",
+    product: str = "abaqus",
+    name: str | None = None,
+) -> int:
     """A feature created synchronously in the database at ``url`` (for server tests)."""
     from storage import engine as engines
 

@@ -75,7 +75,9 @@ async def test_holds_are_all_or_nothing_and_given_back(
     assert booking["quantity"] == 4
 
 
-async def test_a_hold_keeps_licenses_from_bookings(storage: Storage, supervisor: Supervisor) -> None:
+async def test_a_hold_keeps_licenses_from_bookings(
+    storage: Storage, supervisor: Supervisor
+) -> None:
     feature = await make_feature(storage, total=3)
     job = await make_job(storage)
     holds = await supervisor.hold({feature: 2})

@@ -279,7 +279,7 @@ async def test_admission_state_machine(rpc: Rpc, storage: Storage) -> None:
     machine = machine_for(rpc, storage, trio.lowlevel.current_trio_token())
     config = settings(
         max_examples=SEQUENCES_PER_BACKEND,
-        stateful_step_count=12,
+        stateful_step_count=8,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )

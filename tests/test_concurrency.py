@@ -27,8 +27,15 @@ async def post(client: httpx.AsyncClient, url: str, token: str, body: Any) -> An
 
 
 async def make_job(client: httpx.AsyncClient, url: str, token: str, slurm_job_id: str) -> int:
-    answer = await post(client, url, token, call("jobs.create", {
-        "slurm_job_id": slurm_job_id, "username": "alice", "lead_host": "node001"}))
+    answer = await post(
+        client,
+        url,
+        token,
+        call(
+            "jobs.create",
+            {"slurm_job_id": slurm_job_id, "username": "alice", "lead_host": "node001"},
+        ),
+    )
     return int(answer["result"]["id"])
 
 
@@ -43,8 +50,12 @@ async def test_64_clients_on_a_feature_of_100_admit_exactly_100(
 
         async def client_books() -> None:
             for _ in range(3):
-                answer = await post(client, server.url, token, call(
-                    "bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}))
+                answer = await post(
+                    client,
+                    server.url,
+                    token,
+                    call("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}),
+                )
                 outcomes.append(0 if "result" in answer else answer["error"]["code"])
 
         async with trio.open_nursery() as nursery:
@@ -62,8 +73,10 @@ async def test_one_batch_of_200_on_a_feature_of_150_admits_exactly_150(
     token = tokens.mint("job:create", "booking:create")
     async with httpx.AsyncClient() as client:
         job = await make_job(client, server.url, token, "1")
-        batch = [call("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}, i)
-                 for i in range(1, 201)]
+        batch = [
+            call("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}, i)
+            for i in range(1, 201)
+        ]
         answers = await post(client, server.url, token, batch)
     assert [a["id"] for a in answers] == list(range(1, 201))
     admitted = [a for a in answers if "result" in a]
@@ -95,8 +108,15 @@ async def test_three_server_processes_never_overbook(
                 server = servers[worker % 3]
                 for round_ in range(8):
                     batch = [
-                        call("bookings.create", {"job_id": jobs[worker % 3],
-                             "feature_id": ids[(worker + round_ + i) % 3], "quantity": 1 + i % 3}, i + 1)
+                        call(
+                            "bookings.create",
+                            {
+                                "job_id": jobs[worker % 3],
+                                "feature_id": ids[(worker + round_ + i) % 3],
+                                "quantity": 1 + i % 3,
+                            },
+                            i + 1,
+                        )
                         for i in range(6)
                     ]
                     for answer in await post(client, server.url, token, batch):
@@ -124,10 +144,23 @@ async def test_concurrent_jobs_with_two_features_are_all_or_nothing(
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=40)) as client:
 
         async def prolog(number: int) -> None:
-            answer = await post(client, server.url, token, call("jobs.create", {
-                "slurm_job_id": str(number), "username": "bob", "lead_host": "n1",
-                "bookings": [{"product_feature": "ansys.hpc", "quantity": 1 + number % 2},
-                             {"product_feature": "ansys.solver", "quantity": 1}]}))
+            answer = await post(
+                client,
+                server.url,
+                token,
+                call(
+                    "jobs.create",
+                    {
+                        "slurm_job_id": str(number),
+                        "username": "bob",
+                        "lead_host": "n1",
+                        "bookings": [
+                            {"product_feature": "ansys.hpc", "quantity": 1 + number % 2},
+                            {"product_feature": "ansys.solver", "quantity": 1},
+                        ],
+                    },
+                ),
+            )
             (created if "result" in answer else refused).append(answer)
 
         async with trio.open_nursery() as nursery:
