@@ -136,7 +136,7 @@ class Bench:
         stats = trio.run(
             lambda: loadgen.run(self.server.base + "/rpc", self.token, clients, make_body, **kwargs)  # type: ignore[arg-type]
         )
-        self.results[name] = stats
+        self.results[name.split()[0]] = stats  # keyed by the scenario letter
         print(f"  {name:<34} {stats.line()}", flush=True)
         return stats
 
