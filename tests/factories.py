@@ -1,9 +1,14 @@
 """Rows for actor and admission tests, inserted straight through storage (no RPC)."""
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import count
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.engine import make_url
 
 from storage.facade import Storage
 from storage.rows import now
@@ -127,3 +132,25 @@ def stored_bookings(url: str) -> dict[int, list[tuple[int, int]]]:
             return result
     finally:
         engine.dispose()
+
+
+@contextmanager
+def feature_row_locked(url: str, feature_id: int) -> Iterator[None]:
+    """Make the service's admitting transactions wait on a lock held by a connection of our
+    own: SQLite's write lock, or the feature's row lock in PostgreSQL (``FOR UPDATE``, as a
+    second server process takes it)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        lite = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+        lite.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lite.execute("ROLLBACK")
+            lite.close()
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
+        try:
+            yield
+        finally:
+            pg.rollback()

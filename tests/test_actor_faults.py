@@ -5,8 +5,7 @@ storage, and later calls succeed. On SQLite and PostgreSQL."""
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -20,7 +19,7 @@ from lmrpc.identity import Identity
 from lmrpc.registry import CallContext
 from storage.facade import Storage
 from tests.conftest import ADMIN_IDENTITY, Rpc
-from tests.factories import booked_total, make_feature, make_job
+from tests.factories import booked_total, feature_row_locked, make_feature, make_job
 
 DB_TIMEOUT_S = 0.5
 CALLERS = 6
@@ -75,27 +74,6 @@ FAULT_OFF = {
         "DROP FUNCTION lmrpc_fault()",
     ],
 }
-
-
-@contextmanager
-def feature_locked(url: str, feature_id: int) -> Iterator[None]:
-    """Block the service's admitting transactions: SQLite's write lock, or the feature's
-    row lock in PostgreSQL (``SELECT … FOR UPDATE``, as a second server process takes it)."""
-    lite = _sqlite(url)
-    if lite is not None:
-        lite.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            lite.execute("ROLLBACK")
-            lite.close()
-        return
-    with psycopg.connect(url) as pg:
-        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
-        try:
-            yield
-        finally:
-            pg.rollback()
 
 
 async def _concurrently(rpc: Rpc, calls: list[tuple[str, dict[str, object]]]) -> list[int]:
@@ -178,7 +156,7 @@ async def test_timed_out_transaction_fails_its_callers_then_counters_are_reloade
     ]
 
     started = time.monotonic()
-    with feature_locked(database_url, feature):
+    with feature_row_locked(database_url, feature):
         outcomes = await _concurrently(rpc, calls)
     elapsed = time.monotonic() - started
     assert outcomes == [-32050] * len(calls), outcomes

@@ -2,21 +2,16 @@
 twice, duplicate creates from several clients at once make exactly one job, and a second
 ``jobs.delete_by_slurm_id`` is a clean -32004. Real servers, on SQLite and PostgreSQL."""
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import trio
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from storage import engine as engines
 from storage.schema import jobs
-from tests.factories import feature_in, stored_bookings
+from tests.factories import feature_in, feature_row_locked, stored_bookings
 from tests.server import Server
 from tests.tokens import TokenFactory
 
@@ -38,27 +33,6 @@ def prolog(slurm_job_id: str, quantity: int) -> Json:
             "bookings": [{"product_feature": "ansys.hpc", "quantity": quantity}],
         },
     )
-
-
-@contextmanager
-def writes_blocked(url: str, feature_id: int) -> Iterator[None]:
-    """Make the server's admitting transaction wait (not fail): SQLite's write lock, or the
-    feature's row lock in PostgreSQL, held by a connection of our own."""
-    if make_url(url).get_backend_name() == "sqlite":
-        lite = sqlite3.connect(make_url(url).database or "", isolation_level=None)
-        lite.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            lite.execute("ROLLBACK")
-            lite.close()
-        return
-    with psycopg.connect(url) as pg:
-        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
-        try:
-            yield
-        finally:
-            pg.rollback()
 
 
 def jobs_named(url: str, slurm_job_id: str) -> list[int]:
@@ -84,7 +58,7 @@ async def test_prolog_retry_after_a_timeout_books_once(
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
         # the prolog gives up waiting; its call is still in the server, waiting to commit
-        with writes_blocked(database_url, feature), pytest.raises(httpx.ReadTimeout):
+        with feature_row_locked(database_url, feature), pytest.raises(httpx.ReadTimeout):
             await client.post("/rpc", json=prolog("4242", 3), timeout=0.5)
         # The retry, as a prolog's loop sends it. The first call had started its transaction,
         # so it commits and the retry is told about it (had the disconnect caught it still
