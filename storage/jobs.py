@@ -8,7 +8,7 @@ from sqlalchemy import Connection, delete, insert, select
 from storage import admission
 from storage.errors import Conflict, Forbidden, NotFound
 from storage.listing import ListQuery, apply
-from storage.rows import now, timestamp, unique
+from storage.rows import chunked, now, timestamp, unique
 from storage.schema import bookings, jobs
 
 _SORTABLE = {
@@ -19,7 +19,6 @@ _SORTABLE = {
     "created_at": jobs.c.created_at,
 }
 _SEARCHABLE = [jobs.c.slurm_job_id, jobs.c.username, jobs.c.lead_host, jobs.c.cluster_client_id]
-_CHUNK = 5_000  # ids per IN list, well under SQLite's bound on parameters
 
 
 def booking_json(row: Any) -> dict[str, Any]:
@@ -48,8 +47,7 @@ def _with_bookings(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     """Attach bookings to job rows with one query per chunk of jobs (never one per job)."""
     by_job: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
     ids = list(by_job)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for chunk in chunked(ids):
         query = select(bookings).where(bookings.c.job_id.in_(chunk)).order_by(bookings.c.id)
         for booking in conn.execute(query):
             by_job[booking.job_id].append(booking_json(booking))
