@@ -18,6 +18,7 @@ from lmrpc.identity import Identity
 from lmrpc.logs import log_call
 from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
 from lmrpc.registry import CallContext
+from lmrpc.request_body import RequestBodyGuard
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
 from storage.errors import StorageUnavailable
@@ -109,12 +110,9 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             body: bytes = await request.body
         except RequestEntityTooLarge:
             limit = service.settings.max_body_bytes
-            # The rest of the body stays unread, so this connection cannot carry another
-            # request: close it (else a keep-alive client waits forever on its next call).
+            # (RequestBodyGuard closes the connection: the rest of the body stays unread)
             return _rpc_error(
-                413,
-                RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"}),
-                Connection="close",
+                413, RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"})
             )
         request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
 
@@ -175,4 +173,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200
 
+    app.asgi_app = RequestBodyGuard(  # type: ignore[method-assign, assignment]
+        app.asgi_app, service.settings.max_body_bytes, service.settings.body_timeout
+    )
     return app

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=1000, ge=1)
     metrics_public: bool = False
     graceful_timeout: float = Field(default=15.0, ge=0)
+    headers_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=60.0, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
 
