@@ -27,6 +27,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Any, Any, Any], Awaitable[None]]  # an ASGI app (Hypercorn types its messages)
 
 _KEEP_ALIVE_VERSIONS = {"1.0", "1.1"}
+_LAST_BODY: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class RequestBodyGuard:
@@ -42,12 +43,12 @@ class RequestBodyGuard:
             await self.app(scope, receive, send)  # HTTP/2 streams end independently
             return
         deadline = trio.current_time() + self.body_timeout
-        length = _declared_length(scope["headers"])
+        length = declared_length(scope["headers"])
         drainable = length is not None and length <= self.max_body_bytes
         await _Exchange(receive, send, deadline, drainable, self.body_timeout).run(self.app, scope)
 
 
-def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     """The body's length from the request head, or None when unknown (chunked)."""
     length = 0
     for name, value in headers:
@@ -98,7 +99,11 @@ class _Exchange:
                 message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
             await self._send(message)
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            await self._drain()
+            if self._must_drain():
+                if message.get("body"):  # the client may wait for it before sending its body
+                    await self._send({**message, "more_body": True})
+                    message = _LAST_BODY
+                await self._drain()
             with trio.CancelScope(shield=True):
                 await self._send(message)
         else:
@@ -107,11 +112,12 @@ class _Exchange:
     def _stop_body_timer(self) -> None:
         self._body_timer.deadline = math.inf
 
+    def _must_drain(self) -> bool:
+        return self._drainable and not self._body_read.is_set()
+
     async def _drain(self) -> None:
         """Read and discard what is left of a body within the limit, until the deadline;
         the app's own reader may take some of it, so wait for whoever reads the end."""
-        if self._body_read.is_set() or not self._drainable:
-            return
         with trio.move_on_at(self._deadline):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._discard_body)
