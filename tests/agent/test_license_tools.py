@@ -5,6 +5,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.license_tools import (
     DEFAULT_EXECUTABLES,
@@ -15,6 +17,7 @@ from agent.license_tools import (
     run,
 )
 
+_OPTIONS = {"-c", "-a", "-p", "-s", "-R", "-licstat", "-host", "-port", "-sv", "-admin"}
 DOES_NOT_HANG = 30  # seconds: a generous bound, far above any timeout used here
 
 
@@ -61,6 +64,24 @@ def test_configured_executables_come_from_the_environment() -> None:
 def test_bad_servers_are_refused(type_: str, host: str, port: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         command(type_, host, port, {})
+
+
+@given(
+    type_=st.sampled_from(sorted(DEFAULT_EXECUTABLES)),
+    host=st.text(),
+    port=st.integers(min_value=1, max_value=65535),
+)
+def test_a_host_never_becomes_an_option_or_a_command(type_: str, host: str, port: int) -> None:
+    """Whatever the host, it is refused or lands exactly where a plain host name does."""
+    try:
+        cmd = command(type_, host, port, {})
+    except ValueError:
+        return
+    plain = command(type_, "plain.invalid", port, {})
+    assert cmd.argv == tuple(arg.replace("plain.invalid", host) for arg in plain.argv)
+    assert all(not arg.startswith("-") or arg in _OPTIONS for arg in cmd.argv[1:])
+    if cmd.stdin is not None:
+        assert cmd.stdin.splitlines() == [f"connect {host} {port}", "getLicenseUsage -csv", "quit"]
 
 
 def test_run_captures_stdout_and_feeds_stdin(tmp_path: Path) -> None:

@@ -120,3 +120,28 @@ def test_a_call_the_agent_never_makes_is_a_usage_error(executables: dict[str, st
     result = run(ToolCommand((executables["flexlm"], "lmstat", "-a")), DOES_NOT_HANG)
     assert not result.ok
     assert result.error == "lmutil exited with status 2: lmutil: missing -c VALUE"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "LMRPC_SIM_STATE names no state file"),
+        ("{not json", "bad simulator state"),
+        ('{"lic1.example.org:27000": {"features": {"x": {"total": -1}}}}', "bad simulator state"),
+    ],
+)
+def test_a_bad_state_file_is_a_clear_error(
+    executables: dict[str, str],
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str | None,
+    message: str,
+) -> None:
+    if content is None:
+        monkeypatch.delenv("LMRPC_SIM_STATE")
+    else:
+        state_file.write_text(content)
+    result = run(command("flexlm", "lic1.example.org", 27000, executables), DOES_NOT_HANG)
+    assert not result.ok
+    assert result.error is not None and message in result.error
+    assert "Traceback" not in result.error
