@@ -10,8 +10,8 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
-from agent.usage import Checkout, Report
+from agent.parsers.tally import Tallies, Tally, checkout_of
+from agent.usage import Report
 
 _FEATURE = re.compile(r"^\s*Feature:\s+(?P<name>\S+)\s+Version:")
 _COUNTS = re.compile(r"^\s*(?P<used>\d+) of (?P<total>\d+) license\(s\) used")
@@ -32,7 +32,5 @@ def parse(text: str) -> Report:
             current.total += int(counts["total"])
             current.used += int(counts["used"])
         elif checkout := _CHECKOUT.match(line):
-            current.checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            current.checkouts.append(checkout_of(checkout))
     return tallies.report()

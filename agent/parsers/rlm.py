@@ -11,8 +11,8 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies
-from agent.usage import Checkout, Report
+from agent.parsers.tally import Tallies, checkout_of
+from agent.usage import Report
 
 _FEATURE = re.compile(r"^(?P<name>\S+)\s+v\S+\s*$")
 _COUNTS = re.compile(r"^\s+count:\s*(?P<total>\d+),.*\binuse:\s*(?P<used>\d+)")
@@ -33,9 +33,7 @@ def parse(text: str) -> Report:
             tally.used += int(counts["used"])
             listed = None
         elif (checkout := _CHECKOUT.match(line)) and checkout["name"] in tallies:
-            tallies[checkout["name"]].checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            tallies[checkout["name"]].checkouts.append(checkout_of(checkout))
         else:
             listed = None
     return tallies.report()

@@ -4,6 +4,7 @@ Every format can list one feature more than once (versions, vendor pools, module
 the counts of all its entries add up, which is what the license server will hand out.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from agent.usage import Checkout, FeatureUsage, Report
@@ -28,3 +29,8 @@ class Tallies(dict[str, Tally]):
             name: FeatureUsage(tally.total, tally.used, tuple(tally.checkouts))
             for name, tally in self.items()
         }
+
+
+def checkout_of(match: re.Match[str]) -> Checkout:
+    """The checkout a parser's regex matched, with groups ``user``, ``host``, ``quantity``."""
+    return Checkout(match["user"], match["host"], int(match["quantity"]))
