@@ -1,6 +1,8 @@
 """How the agent calls the license tools, and runs them: argument lists, exit status,
 timeouts that kill the whole process group, undecodable bytes."""
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -151,3 +153,17 @@ def test_a_child_left_behind_by_a_finished_tool_is_killed_at_the_timeout(
     result = run(ToolCommand((tool,)), timeout=1)
     assert time.monotonic() - started < DOES_NOT_HANG
     assert not result.ok and result.error == "tool timed out after 1 s"
+
+
+def test_a_child_that_left_the_process_group_cannot_hang_the_run(tmp_path: Path) -> None:
+    """A daemonizing child (own session) survives the group kill and holds stdout open:
+    ``run`` lets go of the pipes instead of waiting for it."""
+    pid_file = tmp_path / "escaped.pid"
+    tool = _script(tmp_path / "tool", f"setsid sleep 600 &\necho $! > {pid_file}\nsleep 600\n")
+    started = time.monotonic()
+    try:
+        result = run(ToolCommand((tool,)), timeout=1)
+        assert time.monotonic() - started < DOES_NOT_HANG
+        assert not result.ok and result.error == "tool timed out after 1 s"
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the test's own leftover
