@@ -36,8 +36,10 @@ def _after(argv: Sequence[str], flag: str) -> str:
 
 
 def _split(address: str, separator: str, port_first: bool) -> tuple[str, int]:
-    left, found, right = address.partition(separator)
-    host, port = (right, left) if port_first else (left, right)
+    if port_first:
+        port, found, host = address.partition(separator)
+    else:  # an IPv6 host holds ":" too: the port is after the last one
+        host, found, port = address.rpartition(separator)
     if not found or not host or not port.isdecimal():
         raise UsageError(f"not a server address: {address!r}")
     return host, int(port)

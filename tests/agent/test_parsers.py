@@ -14,8 +14,9 @@ def _usage(total: int, used: int, *checkouts: tuple[str, str, int]) -> FeatureUs
 
 
 EXPECTED: dict[str, tuple[str, Report]] = {
-    # Latin-1 bytes, singular "license", names with ":" "-" "_", uncounted feature and its
-    # checkout skipped, checkouts without the "N licenses" tail count 1, reservation lines
+    # Latin-1 bytes, singular "license", names with ":" "-" "_", uncounted and erroneous
+    # features and their checkouts skipped, checkouts without the "N licenses" tail count 1,
+    # reservation lines
     "flexlm_status.txt": ("flexlm", {
         "abaqus": _usage(1000, 8, ("jdoe", "node01.cluster.example.org", 5),
                          ("asmith", "node02", 1), ("bwayne", "node03", 2)),

@@ -145,3 +145,11 @@ def test_a_bad_state_file_is_a_clear_error(
     assert not result.ok
     assert result.error is not None and message in result.error
     assert "Traceback" not in result.error
+
+
+@pytest.mark.parametrize("type_", PARSERS)
+def test_an_ipv6_server_is_found(type_: str, executables: dict[str, str], state_file: Path) -> None:
+    state_file.write_text(json.dumps({"fd00::17:27000": {"features": FEATURES}}))
+    result = run(command(type_, "fd00::17", 27000, executables), DOES_NOT_HANG)
+    assert result.ok, result.error
+    assert parse(type_, result.text) == EXPECTED
