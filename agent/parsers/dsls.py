@@ -16,9 +16,10 @@ import contextlib
 import csv
 import re
 
-from agent.parsers.tally import Tallies
+from agent.parsers.tally import NUMBER, Tallies
 from agent.usage import Checkout, Report
 
+_NUMBER = re.compile(NUMBER)
 _PROMPT = re.compile(r"^\s*\w*\s*>\s*")
 _REQUIRED = ("feature", "count", "inuse", "user", "host", "tokens")
 
@@ -32,7 +33,7 @@ def _columns(line: str) -> dict[str, int] | None:
 
 
 def _number(value: str, default: int) -> int:
-    return int(value) if value.isdecimal() else default
+    return int(value) if _NUMBER.fullmatch(value) else default
 
 
 def parse(text: str) -> Report:
@@ -46,7 +47,7 @@ def parse(text: str) -> Report:
             if len(row) <= max(columns.values()):
                 break
             cell = {name: row[index].strip() for name, index in columns.items()}
-            if not cell["count"].isdecimal():
+            if not _NUMBER.fullmatch(cell["count"]):
                 break
             _add(tallies, cell)
     return tallies.report()

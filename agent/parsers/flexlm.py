@@ -12,17 +12,17 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
+from agent.parsers.tally import NUMBER, Tallies, Tally
 from agent.usage import Checkout, Report
 
 _FEATURE = re.compile(
-    r"^Users of (?P<name>.+?):\s+\(Total of (?P<total>\d+) licenses? issued;"
-    r"\s+Total of (?P<used>\d+) licenses? in use\)"
+    rf"^Users of (?P<name>.+?):\s+\(Total of (?P<total>{NUMBER}) licenses? issued;"
+    rf"\s+Total of (?P<used>{NUMBER}) licenses? in use\)"
 )
 _CHECKOUT = re.compile(
     r"^\s+(?P<user>\S+)\s+(?P<host>\S+)\s.*\(v[^)]*\)\s*\([^)]*\),\s*start\b(?P<tail>.*)$"
 )
-_QUANTITY = re.compile(r",\s*(?P<quantity>\d+)\s+licenses?\b")
+_QUANTITY = re.compile(rf",\s*(?P<quantity>{NUMBER})\s+licenses?\b")
 
 
 def parse(text: str) -> Report:

@@ -9,12 +9,12 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally, checkout_of
+from agent.parsers.tally import NUMBER, Tallies, Tally, checkout_of
 from agent.usage import Report
 
-_MODULE = re.compile(r"^\s*(?P<name>[^;\s]+);\s*[^;]*;\s*(?P<count>\d+);\s*[^;]*;")
-_LOCKED = re.compile(r"^\s*(?P<used>\d+)\s+FloatsLockedBy:")
-_CHECKOUT = re.compile(r"^\s*(?P<user>[^@\s]+)@(?P<host>\S+)\s+#(?P<quantity>\d+)\s*$")
+_MODULE = re.compile(rf"^\s*(?P<name>[^;\s]+);\s*[^;]*;\s*(?P<count>{NUMBER});\s*[^;]*;")
+_LOCKED = re.compile(rf"^\s*(?P<used>{NUMBER})\s+FloatsLockedBy:")
+_CHECKOUT = re.compile(rf"^\s*(?P<user>[^@\s]+)@(?P<host>\S+)\s+#(?P<quantity>{NUMBER})\s*$")
 
 
 def parse(text: str) -> Report:

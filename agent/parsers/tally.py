@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 
 from agent.usage import Checkout, FeatureUsage, Report
 
+# A count in a tool's output. Longer digit runs are garbage (beyond any license count and the
+# API's 2**31 - 1; int() even refuses 4301 digits): their lines are not read.
+NUMBER = r"\d{1,9}(?!\d)"
+
 
 @dataclass(slots=True)
 class Tally:
