@@ -153,3 +153,14 @@ def test_absurdly_long_numbers_are_skipped_not_raised(name: str) -> None:
     type_ = EXPECTED[name][0]
     text = re.sub(r"\d+", "9" * 5000, fixture_text(name))
     assert parse(type_, text) == {}
+
+
+def test_dsls_table_ends_at_a_row_without_counts() -> None:
+    """An unreadable count or inuse is never guessed (0 in use would admit too much)."""
+    text = (
+        "admin >feature,count,inuse,tokens,host,user\n"
+        "CRP,4,1,1,node01 (1)/10.0.0.1,jdoe\n"
+        "QSC,20,n/a,,,\n"
+        "HEX,2,0,,,\n"
+    )
+    assert parse("dsls", text) == {"CRP": _usage(4, 1, ("jdoe", "node01", 1))}
