@@ -40,7 +40,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.verifier = TokenVerifier(settings, key_store(settings))
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(per_tenant=settings.multi_tenancy)
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
 
         def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
-            service.metrics.observe(call, code, seconds)
+            service.metrics.observe(call, code, seconds, identity.organization)
             log_call(request_id, identity, call, code, seconds)
 
         try:
