@@ -39,15 +39,23 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.verifier = TokenVerifier(settings, key_store(settings))
+        self.keys = key_store(settings)
+        self.verifier = TokenVerifier(settings, self.keys)
+        self._key_refresh = trio.CancelScope()
         self.metrics = ServiceMetrics(per_tenant=settings.multi_tenancy)
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._tenants = Tenants(self.settings.database, nursery)
         await self._tenants.start()
+        nursery.start_soon(self._keep_keys_fresh)
+
+    async def _keep_keys_fresh(self) -> None:
+        with self._key_refresh:
+            await self.keys.keep_fresh()
 
     async def stop(self) -> None:
+        self._key_refresh.cancel()
         if self._tenants is not None:
             await self._tenants.close()
 
