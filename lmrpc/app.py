@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         else:
             tenants = service.tenants.all()
         try:
-            text = await render(service.metrics, tenants, service.settings.multi_tenancy)
+            text = await render(service.metrics, tenants)
         except StorageUnavailable:
             return Response("storage unavailable", status=503, content_type="text/plain")
         return Response(text, content_type=CONTENT_TYPE)

@@ -34,7 +34,7 @@ class ServiceMetrics:
 
     def __init__(self, per_tenant: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._per_tenant = per_tenant
+        self.per_tenant = per_tenant
         extra = ["organization"] if per_tenant else []
         self.calls = Counter(
             "lmrpc_calls",
@@ -54,14 +54,14 @@ class ServiceMetrics:
         self, call: jsonrpc.Call, code: int | None, seconds: float, organization: str | None
     ) -> None:
         method = call.method if call.method in METHODS else "unknown"  # bounded labels
-        org = [organization or ""] if self._per_tenant else []
+        org = [organization or ""] if self.per_tenant else []
         self.calls.labels(method, "ok" if code is None else str(code), *org).inc()
         self.latency.labels(method, *org).observe(seconds)
 
     def collect(self, tenants: list[Tenant]) -> list[Metric]:
         """The service's metrics; with multi-tenancy only the samples of ``tenants``."""
         families = list(self.registry.collect())
-        if not self._per_tenant:
+        if not self.per_tenant:
             return families
         shown = {tenant.organization or "" for tenant in tenants}
         for family in families:
@@ -69,10 +69,11 @@ class ServiceMetrics:
         return families
 
 
-async def render(service_metrics: ServiceMetrics, tenants: list[Tenant], per_tenant: bool) -> bytes:
+async def render(service_metrics: ServiceMetrics, tenants: list[Tenant]) -> bytes:
     """The exposition text: license gauges from the tenants' databases, admissions, actors
-    and storage errors per tenant (``organization`` label when ``per_tenant``), then the
+    and storage errors per tenant (``organization`` label with multi-tenancy), then the
     service's own call metrics of those tenants."""
+    per_tenant = service_metrics.per_tenant
     extra = ["organization"] if per_tenant else []
     families = {
         name: GaugeMetricFamily(name, text, labels=["cluster", "product", "feature", *extra])

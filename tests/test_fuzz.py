@@ -543,21 +543,9 @@ def check_schema_answer(method: str, params: Any, answer: dict[str, Any]) -> boo
     return False
 
 
-def _seed(server: Server, token: str) -> None:
+def _seed(server: Server, token: str, database_url: str) -> None:
     """A few objects with small ids, so that drawn ids sometimes name real ones."""
-    product = server.rpc(token, "products.create", {"name": "abaqus"})["result"]
-    config = server.rpc(
-        token,
-        "configurations.create",
-        {
-            "name": "hpc",
-            "cluster_client_id": "cluster-a",
-            "type": "flexlm",
-            "license_servers": [{"host": "lic1.example.org", "port": 27000}],
-            "features": [{"name": "cae", "product_id": product["id"]}],
-        },
-    )["result"]
-    server.rpc(token, "features.update", {"id": config["features"][0]["id"], "total": 100})
+    feature_in(database_url, 100, cluster="cluster-a", product="abaqus", name="cae")
     job = {"slurm_job_id": "1", "username": "u", "lead_host": "n1"}
     bookings = [{"product_feature": "abaqus.cae", "quantity": 1}]
     assert "result" in server.rpc(token, "jobs.create", {**job, "bookings": bookings})
@@ -565,10 +553,10 @@ def _seed(server: Server, token: str) -> None:
 
 
 def test_params_drawn_from_each_methods_schema_get_documented_answers(
-    server: Server, tokens: TokenFactory
+    server: Server, tokens: TokenFactory, database_url: str
 ) -> None:
     token = tokens.mint("admin", client_id="cluster-a", ttl=24 * 3600)
-    _seed(server, token)
+    _seed(server, token, database_url)
     requests_sent = calls_sent = known_internal_errors = 0
     started = time.monotonic()
     with httpx.Client(

@@ -1,6 +1,7 @@
 """GET /metrics through a real server: per-feature gauges and the service's own metrics,
 parsed with prometheus-client's parser; and the auth rules of API.md §1."""
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -86,8 +87,10 @@ def test_with_multi_tenancy_a_tenant_sees_only_its_own_metrics(
     """Calls, latency, admissions and storage errors carry ``organization``; a tenant's
     token scrapes its own samples only; public metrics show every tenant's."""
     env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_MULTI_TENANCY": "1"})
-    a = tokens.mint("admin", organization="org-a")
-    b = tokens.mint("product:read", "metrics:read", organization="org-b")
+    # names of their own: PostgreSQL tenant schemas outlive a test, as tenants do
+    org_a, org_b = f"metrics-a-{uuid.uuid4().hex[:8]}", f"metrics-b-{uuid.uuid4().hex[:8]}"
+    a = tokens.mint("admin", organization=org_a)
+    b = tokens.mint("product:read", "metrics:read", organization=org_b)
     with running_server(env, tmp_path) as server:
         for name in ("abaqus", "ansys"):
             assert "result" in server.rpc(a, "products.create", {"name": name})
@@ -104,25 +107,25 @@ def test_with_multi_tenancy_a_tenant_sees_only_its_own_metrics(
             return {dict(labels).get("organization") for (name, labels) in values}
 
         seen_by_a, seen_by_b = scrape(a), scrape(b)
-        assert organizations(seen_by_a) == {"org-a"}
-        assert organizations(seen_by_b) == {"org-b"}
+        assert organizations(seen_by_a) == {org_a}
+        assert organizations(seen_by_b) == {org_b}
         calls = "lmrpc_calls_total"
-        create = (("method", "products.create"), ("organization", "org-a"), ("outcome", "ok"))
+        create = (("method", "products.create"), ("organization", org_a), ("outcome", "ok"))
         assert seen_by_a[(calls, create)] == 2
-        missing = (("method", "products.get"), ("organization", "org-a"), ("outcome", "-32004"))
+        missing = (("method", "products.get"), ("organization", org_a), ("outcome", "-32004"))
         assert seen_by_a[(calls, missing)] == 1
-        listed = (("method", "products.list"), ("organization", "org-b"), ("outcome", "ok"))
+        listed = (("method", "products.list"), ("organization", org_b), ("outcome", "ok"))
         assert seen_by_b[(calls, listed)] == 1
         count = "lmrpc_call_duration_seconds_count"
-        assert seen_by_b[(count, (("method", "products.list"), ("organization", "org-b")))] == 1
-        for tenant in ("org-a", "org-b"):
+        assert seen_by_b[(count, (("method", "products.list"), ("organization", org_b)))] == 1
+        for tenant in (org_a, org_b):
             admitted = (("organization", tenant), ("outcome", "admitted"))
             assert ("lmrpc_admissions_total", admitted) in (seen_by_a | seen_by_b)
-        assert ("lmrpc_storage_errors_total", (("organization", "org-b"),)) in seen_by_b
+        assert ("lmrpc_storage_errors_total", (("organization", org_b),)) in seen_by_b
 
     public = {**env, "LMRPC_METRICS_PUBLIC": "1"}
     with running_server(public, tmp_path) as server:
         server.rpc(a, "products.list")
         server.rpc(b, "products.list")
         everything = samples(httpx.get(server.url + "/metrics").text)
-        assert {"org-a", "org-b"} <= organizations(everything)
+        assert {org_a, org_b} <= organizations(everything)
