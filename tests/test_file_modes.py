@@ -159,3 +159,26 @@ def test_an_existing_readable_database_is_tightened(tmp_path: Path) -> None:
     database.touch(mode=0o644)
     migrate.upgrade(f"sqlite:///{database}")
     assert mode(database) == 0o600
+
+
+def test_racing_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    """Several processes creating the key at once (``--workers``, a token minted during
+    start): one key wins, every process signs with it, no temporary file is left."""
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
+    env["LMRPC_DATA_DIR"] = str(data_dir)
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lmrpc", "token"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [racer.communicate(timeout=60) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0] * 4, outputs
+    assert all(signed_with_the_key(out.strip(), data_dir) for out, _ in outputs)
+    assert sorted(p.name for p in data_dir.iterdir()) == [PRIVATE_KEY_FILE]
+    assert mode(data_dir / PRIVATE_KEY_FILE) == 0o600
