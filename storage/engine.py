@@ -29,9 +29,20 @@ def normalize_url(url: str) -> str:
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file with mode 0600 (in a 0700 directory when that is new) before
+    SQLite does: SQLite gives its ``-wal`` and ``-shm`` files the database file's mode.
+    Files of an older version that others could read are tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def is_sqlite(url: str) -> bool:

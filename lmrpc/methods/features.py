@@ -111,7 +111,7 @@ async def by_client_id(ctx: CallContext, p: NoParams) -> list[dict[str, Any]]:
     return await ctx.storage.read(lambda conn: features.list_(conn, ListQuery(), ctx.cluster))
 
 
-@method("features.bulk_update", permission="feature:update", params=BulkUpdate, cluster=True)
+@method("features.bulk_update", permission="feature:report", params=BulkUpdate, cluster=True)
 async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     """Set total and used of the caller's cluster's features, all or nothing (the agent).
 
