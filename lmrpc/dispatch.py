@@ -16,11 +16,12 @@ from lmrpc import jsonrpc
 from lmrpc.errors import (
     FORBIDDEN,
     INTERNAL_ERROR,
-    INVALID_PARAMS,
     METHOD_NOT_FOUND,
     NO_CLUSTER,
     RpcError,
     from_domain,
+    invalid_params,
+    invalid_params_of,
 )
 from lmrpc.identity import PREFIX, Identity
 from lmrpc.registry import METHODS, CallContext
@@ -31,21 +32,28 @@ log = logging.getLogger("lmrpc.dispatch")
 ContextFactory = Callable[[Identity], CallContext]
 
 
+EXTRA_INPUT = "Extra inputs are not permitted"  # pydantic's words for an unknown name
+
+
 def validate_params(model: type[BaseModel], params: Any) -> BaseModel:
-    """Check params against ``model``; every problem becomes a -32602 ``errors`` entry."""
+    """Check params against ``model``; every problem becomes a -32602 ``errors`` entry.
+
+    Params with more names than the model has fields are refused before pydantic runs:
+    at least one name is unknown, and validating 380,000 of them blocked the event loop
+    for seconds."""
     if isinstance(params, list):
-        raise RpcError(
-            INVALID_PARAMS,
-            {"errors": [{"field": "params", "message": "params must be given by name"}]},
-        )
+        raise invalid_params("params", "params must be given by name")
+    fields = model.model_fields
+    if params is not None and len(params) > len(fields):
+        unknown = (name for name in params if name not in fields)
+        raise invalid_params_of((name, EXTRA_INPUT) for name in unknown)
     try:
         return model.model_validate(params if params is not None else {})
     except ValidationError as invalid:
-        errors = [
-            {"field": ".".join(str(part) for part in e["loc"]) or "params", "message": e["msg"]}
+        raise invalid_params_of(
+            (".".join(str(part) for part in e["loc"]) or "params", e["msg"])
             for e in invalid.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        raise RpcError(INVALID_PARAMS, {"errors": errors}) from None
+        ) from None
 
 
 async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextFactory) -> Any:
