@@ -1,23 +1,28 @@
 """Runs decoded calls: method lookup, permission, cluster identity, params, handler.
 
 The order of checks is API.md §3's. Calls of a batch run concurrently in one nursery and
-their responses keep the order of the requests.
+their responses keep the order of the requests. The calls of one request share a few
+storage read slots and one response budget.
 """
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import trio
 from pydantic import BaseModel, ValidationError
 
 from lmrpc import jsonrpc
+from lmrpc.budget import ResponseBudget, framing
 from lmrpc.errors import (
     FORBIDDEN,
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
     NO_CLUSTER,
+    RESPONSE_TOO_LARGE,
     RpcError,
     from_domain,
     invalid_params,
@@ -30,6 +35,8 @@ from storage.errors import DomainError
 log = logging.getLogger("lmrpc.dispatch")
 
 ContextFactory = Callable[[Identity], CallContext]
+
+READS_PER_REQUEST = 2  # storage reads one request may have queued or running at a time
 
 
 EXTRA_INPUT = "Extra inputs are not permitted"  # pydantic's words for an unknown name
@@ -100,36 +107,81 @@ async def respond(
     return response
 
 
+class _ReadShare:
+    """The storage reads of one request: its calls (a batch's) share READS_PER_REQUEST
+    read slots, so one batch queues at most that many reads ahead of other callers.
+    Once an answer did not fit the response budget, reads not yet begun are refused with
+    -32012 instead of running: nothing of theirs could be sent anyway."""
+
+    def __init__(self, budget: ResponseBudget, limit_bytes: int) -> None:
+        self._slots = trio.CapacityLimiter(READS_PER_REQUEST)
+        self._budget = budget
+        self._limit_bytes = limit_bytes
+
+    @asynccontextmanager
+    async def gate(self) -> AsyncIterator[None]:
+        async with self._slots:
+            if self._budget.spent:
+                raise too_large(self._limit_bytes)
+            yield
+
+
+def too_large(limit_bytes: int) -> RpcError:
+    return RpcError(RESPONSE_TOO_LARGE, {"limit_bytes": limit_bytes})
+
+
 async def dispatch(
     body: bytes,
     identity: Identity,
     context_for: ContextFactory,
     max_batch: int,
     observe: Observer = _ignore,
+    *,
+    max_response_bytes: int,
 ) -> bytes | None:
-    """The response body for a request body, or None when there is nothing to answer."""
+    """The response body for a request body, or None when there is nothing to answer.
+
+    The response stays within ``max_response_bytes`` (lmrpc/budget.py): a call whose answer
+    does not fit in what is left is answered -32012. A request whose -32012 answers alone
+    would not fit (a batch of very long ids) is refused whole before any call runs.
+    """
     try:
         is_batch, entries = jsonrpc.decode(body, max_batch)
     except RpcError as error:
         return jsonrpc.encode(jsonrpc.error(None, error))
-    if not is_batch:
-        [entry] = entries
+    fallbacks = {
+        index: jsonrpc.encode(jsonrpc.error(entry.id, too_large(max_response_bytes)))
+        for index, entry in enumerate(entries)
+        if isinstance(entry, jsonrpc.BadCall) or not entry.is_notification
+    }
+    set_aside = sum(map(len, fallbacks.values())) + framing(len(fallbacks), is_batch)
+    budget = ResponseBudget(max_response_bytes, set_aside)
+    if not budget.possible:
+        return jsonrpc.encode(jsonrpc.error(None, too_large(max_response_bytes)))
+    share = _ReadShare(budget, max_response_bytes)
+
+    def shared_context(who: Identity) -> CallContext:
+        context = context_for(who)
+        return replace(context, storage=context.storage.gated(share.gate))
+
+    answers: dict[int, bytes] = {}
+
+    async def answer(index: int, entry: jsonrpc.Call | jsonrpc.BadCall) -> None:
         if isinstance(entry, jsonrpc.BadCall):
-            return jsonrpc.encode(jsonrpc.bad_call_response(entry))
-        response = await respond(entry, identity, context_for, observe)
-        return None if entry.is_notification else jsonrpc.encode(response)
-    responses: list[dict[str, Any] | None] = [None] * len(entries)
+            response = jsonrpc.bad_call_response(entry)
+        else:
+            response = await respond(entry, identity, shared_context, observe)
+        if index in fallbacks:
+            answers[index] = budget.fit(jsonrpc.encode(response), fallbacks[index])
 
-    async def answer(index: int, entry: jsonrpc.Call) -> None:
-        response = await respond(entry, identity, context_for, observe)
-        if not entry.is_notification:
-            responses[index] = response
-
-    async with trio.open_nursery() as nursery:
-        for index, entry in enumerate(entries):
-            if isinstance(entry, jsonrpc.BadCall):
-                responses[index] = jsonrpc.bad_call_response(entry)
-            else:
+    if len(entries) == 1:
+        await answer(0, entries[0])
+    else:
+        async with trio.open_nursery() as nursery:
+            for index, entry in enumerate(entries):
                 nursery.start_soon(answer, index, entry)
-    answered = [response for response in responses if response is not None]
-    return jsonrpc.encode(answered) if answered else None
+    if not answers:
+        return None
+    if not is_batch:
+        return answers[0]
+    return b"[" + b",".join(answers[index] for index in sorted(answers)) + b"]"
