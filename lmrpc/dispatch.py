@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import trio
@@ -114,12 +115,14 @@ class _ReadShare:
     -32012 instead of running: nothing of theirs could be sent anyway."""
 
     def __init__(self, budget: ResponseBudget, limit_bytes: int) -> None:
-        self._slots = trio.CapacityLimiter(READS_PER_REQUEST)
+        self._slots: trio.CapacityLimiter | None = None  # made on the first read
         self._budget = budget
         self._limit_bytes = limit_bytes
 
     @asynccontextmanager
     async def gate(self) -> AsyncIterator[None]:
+        if self._slots is None:
+            self._slots = trio.CapacityLimiter(READS_PER_REQUEST)
         async with self._slots:
             if self._budget.spent:
                 raise too_large(self._limit_bytes)
@@ -128,6 +131,12 @@ class _ReadShare:
 
 def too_large(limit_bytes: int) -> RpcError:
     return RpcError(RESPONSE_TOO_LARGE, {"limit_bytes": limit_bytes})
+
+
+@cache
+def _too_large_answer(limit_bytes: int) -> Callable[[Any], bytes]:
+    """The encoded -32012 response for an id (one encoder per budget: it is a setting)."""
+    return jsonrpc.error_encoder(too_large(limit_bytes))
 
 
 async def dispatch(
@@ -149,8 +158,9 @@ async def dispatch(
         is_batch, entries = jsonrpc.decode(body, max_batch)
     except RpcError as error:
         return jsonrpc.encode(jsonrpc.error(None, error))
+    fallback_for = _too_large_answer(max_response_bytes)
     fallbacks = {
-        index: jsonrpc.encode(jsonrpc.error(entry.id, too_large(max_response_bytes)))
+        index: fallback_for(entry.id)
         for index, entry in enumerate(entries)
         if isinstance(entry, jsonrpc.BadCall) or not entry.is_notification
     }
@@ -159,18 +169,23 @@ async def dispatch(
     if not budget.possible:
         return jsonrpc.encode(jsonrpc.error(None, too_large(max_response_bytes)))
     share = _ReadShare(budget, max_response_bytes)
+    shared: list[CallContext] = []  # the batch's one context, made when a call needs it
 
     def shared_context(who: Identity) -> CallContext:
-        context = context_for(who)
-        return replace(context, storage=context.storage.gated(share.gate))
+        if not shared:
+            context = context_for(who)
+            shared.append(replace(context, storage=context.storage.gated(share.gate)))
+        return shared[0]
 
+    # One call reads storage one transaction at a time: only a batch needs the share.
+    call_context = shared_context if len(entries) > 1 else context_for
     answers: dict[int, bytes] = {}
 
     async def answer(index: int, entry: jsonrpc.Call | jsonrpc.BadCall) -> None:
         if isinstance(entry, jsonrpc.BadCall):
             response = jsonrpc.bad_call_response(entry)
         else:
-            response = await respond(entry, identity, shared_context, observe)
+            response = await respond(entry, identity, call_context, observe)
         if index in fallbacks:
             answers[index] = budget.fit(jsonrpc.encode(response), fallbacks[index])
 

@@ -6,6 +6,7 @@ No IO here: the dispatcher runs the calls, the HTTP app moves the bytes.
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +148,13 @@ def result(id_: Any, value: Any) -> dict[str, Any]:
 
 def error(id_: Any, err: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": err.to_json(), "id": id_}
+
+
+def error_encoder(err: RpcError) -> Callable[[Any], bytes]:
+    """Encodes the error response of ``err`` for any id, like ``encode(error(id_, err))``
+    but encoding the error once: the id is the last member."""
+    head = encode({"jsonrpc": "2.0", "error": err.to_json()})[:-1] + b',"id":'
+    return lambda id_: head + encode(id_) + b"}"
 
 
 def bad_call_response(bad: BadCall) -> dict[str, Any]:
