@@ -1,8 +1,8 @@
 """Runs decoded calls: method lookup, permission, cluster identity, params, handler.
 
 The order of checks is API.md §3's. Calls of a batch run concurrently in one nursery and
-their responses keep the order of the requests. The calls of one request share a few
-storage read slots and one response budget.
+their responses keep the order of the requests. The calls of a batch share a few storage
+slots, and the calls of a request one response budget.
 """
 
 import logging
@@ -37,7 +37,8 @@ log = logging.getLogger("lmrpc.dispatch")
 
 ContextFactory = Callable[[Identity], CallContext]
 
-READS_PER_REQUEST = 2  # storage reads one request may have queued or running at a time
+# Storage reads, and writes, that one batch may have queued or running at a time.
+SLOTS_PER_BATCH = 2
 
 
 EXTRA_INPUT = "Extra inputs are not permitted"  # pydantic's words for an unknown name
@@ -108,24 +109,29 @@ async def respond(
     return response
 
 
-class _ReadShare:
-    """The storage reads of one request: its calls (a batch's) share READS_PER_REQUEST
-    read slots, so one batch queues at most that many reads ahead of other callers.
-    Once an answer did not fit the response budget, reads not yet begun are refused with
-    -32012 instead of running: nothing of theirs could be sent anyway."""
+class _BatchShare:
+    """The storage slots of one batch: its calls share SLOTS_PER_BATCH read slots and as
+    many write slots, so a batch queues at most that many transactions ahead of other
+    callers. Once an answer did not fit the response budget, reads not yet begun are
+    refused with -32012 instead of running: nothing of theirs could be sent anyway.
+    Writes still run: their answers are small, and a change is worth its answer."""
 
     def __init__(self, budget: ResponseBudget, limit_bytes: int) -> None:
-        self._slots: trio.CapacityLimiter | None = None  # made on the first read
+        self._reads = trio.CapacityLimiter(SLOTS_PER_BATCH)
+        self._writes = trio.CapacityLimiter(SLOTS_PER_BATCH)
         self._budget = budget
         self._limit_bytes = limit_bytes
 
     @asynccontextmanager
-    async def gate(self) -> AsyncIterator[None]:
-        if self._slots is None:
-            self._slots = trio.CapacityLimiter(READS_PER_REQUEST)
-        async with self._slots:
+    async def read(self) -> AsyncIterator[None]:
+        async with self._reads:
             if self._budget.spent:
                 raise too_large(self._limit_bytes)
+            yield
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[None]:
+        async with self._writes:
             yield
 
 
@@ -168,16 +174,17 @@ async def dispatch(
     budget = ResponseBudget(max_response_bytes, set_aside)
     if not budget.possible:
         return jsonrpc.encode(jsonrpc.error(None, too_large(max_response_bytes)))
-    share = _ReadShare(budget, max_response_bytes)
     shared: list[CallContext] = []  # the batch's one context, made when a call needs it
 
     def shared_context(who: Identity) -> CallContext:
         if not shared:
+            share = _BatchShare(budget, max_response_bytes)
             context = context_for(who)
-            shared.append(replace(context, storage=context.storage.gated(share.gate)))
+            storage = context.storage.gated(share.read, share.write)
+            shared.append(replace(context, storage=storage))
         return shared[0]
 
-    # One call reads storage one transaction at a time: only a batch needs the share.
+    # A single call runs one transaction at a time: only a batch needs to share.
     call_context = shared_context if len(entries) > 1 else context_for
     answers: dict[int, bytes] = {}
 

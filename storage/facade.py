@@ -16,7 +16,7 @@ SQLITE_READERS = 2
 POSTGRES_THREADS = 4
 PRIORITY_THREADS = 1
 
-# Entered around each ``read`` of a gated view; may raise to refuse the read.
+# Entered around each transaction of a gated view; may raise to refuse it.
 Gate = Callable[[], AbstractAsyncContextManager[None]]
 
 
@@ -39,7 +39,7 @@ class Storage:
         """``schema``: a PostgreSQL schema holding a tenant's tables (multi-tenancy)."""
         self.url = url
         self.dialect = "sqlite" if engines.is_sqlite(url) else "postgresql"
-        self._gate: Gate | None = None
+        self._gates: tuple[Gate, Gate] | None = None  # (reads, writes) of a gated view
         if self.dialect == "sqlite":
             self._write_engine = engines.create(url, pool_size=1, immediate=True)
             self._read_engine = engines.create(url, pool_size=SQLITE_READERS + PRIORITY_THREADS)
@@ -62,18 +62,19 @@ class Storage:
         """Transactions that failed as unavailable, for the metrics."""
         return sum(lane.unavailable for lane in self._lanes)
 
-    def gated(self, gate: Gate) -> "Storage":
-        """This storage with every ``read`` entering ``gate`` first: the calls of one
-        request share a few read slots through it (lmrpc/dispatch.py), so a batch cannot
-        fill the read queue. Writes and priority reads are not gated."""
+    def gated(self, reads: Gate, writes: Gate) -> "Storage":
+        """This storage with every ``read`` entering ``reads`` first and every ``write``
+        ``writes``: the calls of one batch share a few slots through them
+        (lmrpc/dispatch.py), so a batch cannot fill a queue. Priority reads, and the
+        actors' transactions (they hold the tenant's own storage), are not gated."""
         view = copy.copy(self)
-        view._gate = gate
+        view._gates = (reads, writes)
         return view
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        if self._gate is None:
+        if self._gates is None:
             return await self._reader.run(fn)
-        async with self._gate():
+        async with self._gates[0]():
             return await self._reader.run(fn)
 
     async def priority_read(self, fn: Callable[[Connection], T]) -> T:
@@ -81,7 +82,10 @@ class Storage:
         return await self._priority.run(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        return await self._writer.run(fn)
+        if self._gates is None:
+            return await self._writer.run(fn)
+        async with self._gates[1]():
+            return await self._writer.run(fn)
 
     async def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers a trivial query."""

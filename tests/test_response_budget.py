@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 from actors import Supervisor
 from lmrpc import jsonrpc
 from lmrpc.budget import ResponseBudget, framing
-from lmrpc.dispatch import READS_PER_REQUEST, dispatch
+from lmrpc.dispatch import SLOTS_PER_BATCH, dispatch
 from lmrpc.errors import RESPONSE_TOO_LARGE, RpcError
 from lmrpc.registry import CallContext
 from storage.facade import Storage
+from storage.runner import ThreadRunner
 from tests.conftest import ADMIN_IDENTITY, Rpc
 
 # --- the pure accounting ---------------------------------------------------------------------
@@ -66,15 +67,14 @@ def test_the_error_encoder_writes_what_encode_writes(id_: Any) -> None:
 # --- the dispatcher on real storage ------------------------------------------------------------
 
 
-class CountedReads:
-    """Counts the transactions of a storage's read lane and how many ran at once; each
-    still runs on the real storage thread."""
+class Counted:
+    """Counts the transactions of one storage lane and how many ran at once; each still
+    runs on the real storage thread."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, lane: ThreadRunner) -> None:
         self.started = 0
         self.running = 0
         self.most = 0
-        lane = storage._reader
         real_run = lane.run
 
         async def run(fn: Callable[[Any], Any]) -> Any:
@@ -130,7 +130,7 @@ async def test_a_batch_stays_within_the_budget_and_stops_reading_once_it_is_spen
     refusal = jsonrpc.error_encoder(RpcError(RESPONSE_TOO_LARGE, {"limit_bytes": 0}))
     set_aside = sum(len(refusal(number)) for number in range(100)) + framing(100, True)
     budget = set_aside + 2 * one + one // 2  # room for two answers and a half
-    reads = CountedReads(storage)
+    reads = Counted(storage._reader)
     raw, answers = await answer(batch("products.list", 100), storage, supervisor, budget)
     assert len(raw) <= budget
     assert [a["id"] for a in answers] == list(range(100))
@@ -141,18 +141,18 @@ async def test_a_batch_stays_within_the_budget_and_stops_reading_once_it_is_spen
         too_large(a["id"], budget) for a in answers if "error" in a
     ]
     # the calls whose reads had not begun when the budget was spent never read
-    assert reads.started <= len(listed) + 1 + READS_PER_REQUEST
+    assert reads.started <= len(listed) + 1 + SLOTS_PER_BATCH
 
 
 async def test_a_batch_reads_through_a_few_slots_only(
     rpc: Rpc, storage: Storage, supervisor: Supervisor
 ) -> None:
     await products(rpc, 3)
-    reads = CountedReads(storage)
+    reads = Counted(storage._reader)
     _, answers = await answer(batch("products.list", 200), storage, supervisor, 16 << 20)
     assert all("result" in a for a in answers)
     assert reads.started == 200
-    assert reads.most <= READS_PER_REQUEST
+    assert reads.most <= SLOTS_PER_BATCH
 
 
 async def test_two_batches_each_get_their_own_slots(
@@ -161,12 +161,29 @@ async def test_two_batches_each_get_their_own_slots(
     """The share is per request: two batches at once may read twice as much at a time,
     and neither waits for the other to finish."""
     await products(rpc, 3)
-    reads = CountedReads(storage)
+    reads = Counted(storage._reader)
     async with trio.open_nursery() as nursery:
         for _ in range(2):
             nursery.start_soon(answer, batch("products.list", 200), storage, supervisor, 16 << 20)
     assert reads.started == 400
-    assert reads.most <= 2 * READS_PER_REQUEST
+    assert reads.most <= 2 * SLOTS_PER_BATCH
+
+
+async def test_a_batch_writes_through_a_few_slots_and_writes_even_once_the_budget_is_spent(
+    rpc: Rpc, storage: Storage, supervisor: Supervisor
+) -> None:
+    await products(rpc, 60)  # a list of about 15 kB: it never fits, the creates always do
+    writes = Counted(storage._writer)
+    calls = [{"jsonrpc": "2.0", "id": 0, "method": "products.list"}] + [
+        {"jsonrpc": "2.0", "id": n, "method": "products.create", "params": {"name": f"new{n}"}}
+        for n in range(1, 101)
+    ]
+    _, answers = await answer(json.dumps(calls).encode(), storage, supervisor, 14_000)
+    assert answers[0] == too_large(0, 14_000)
+    created = [a for a in answers[1:] if "result" in a]
+    assert len(created) == 100  # small answers still fit beside the refused list
+    assert writes.started == 100
+    assert writes.most <= SLOTS_PER_BATCH
 
 
 async def test_a_single_answer_past_the_budget_is_refused(
