@@ -190,11 +190,21 @@ async def dispatch(
 
     async def answer(index: int, entry: jsonrpc.Call | jsonrpc.BadCall) -> None:
         if isinstance(entry, jsonrpc.BadCall):
-            response = jsonrpc.bad_call_response(entry)
-        else:
-            response = await respond(entry, identity, call_context, observe)
+            answers[index] = budget.fit(
+                jsonrpc.encode(jsonrpc.bad_call_response(entry)), fallbacks[index]
+            )
+            return
+        heard: list[tuple[int | None, float]] = []  # observed once we know what is sent
+        response = await respond(
+            entry, identity, call_context, lambda _, code, seconds: heard.append((code, seconds))
+        )
+        [(code, seconds)] = heard
         if index in fallbacks:
-            answers[index] = budget.fit(jsonrpc.encode(response), fallbacks[index])
+            encoded = jsonrpc.encode(response)
+            answers[index] = budget.fit(encoded, fallbacks[index])
+            if answers[index] is not encoded:
+                code = RESPONSE_TOO_LARGE
+        observe(entry, code, seconds)
 
     if len(entries) == 1:
         await answer(0, entries[0])

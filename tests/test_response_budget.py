@@ -254,3 +254,26 @@ async def test_errors_count_against_the_budget_like_results(
     codes = [a["error"]["code"] for a in answers]
     assert codes.count(-32602) == fitting
     assert codes.count(RESPONSE_TOO_LARGE) == 10 - fitting
+
+
+async def test_metrics_and_logs_hear_the_code_that_was_sent(
+    rpc: Rpc, storage: Storage, supervisor: Supervisor
+) -> None:
+    await products(rpc, 20)
+    heard: dict[Any, int | None] = {}
+
+    def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
+        heard[call.id] = code
+
+    raw = await dispatch(
+        batch("products.list", 10),
+        ADMIN_IDENTITY,
+        lambda who: CallContext(who, storage, supervisor),
+        1000,
+        observe,
+        max_response_bytes=8000,
+    )
+    assert raw is not None
+    sent = {a["id"]: a["error"]["code"] if "error" in a else None for a in json.loads(raw)}
+    assert heard == sent
+    assert RESPONSE_TOO_LARGE in heard.values()
