@@ -107,8 +107,8 @@ class Loop(threading.Thread):
                 self.first.set()
 
     def during(self, start: float, end: float) -> list[Any]:
-        """Outcomes of the attempts that ran wholly inside [start, end]."""
-        return [outcome for s, e, outcome in self.outcomes if start <= s and e <= end]
+        """Outcomes of the attempts that ran at some time within [start, end]."""
+        return [outcome for s, e, outcome in self.outcomes if s <= end and start <= e]
 
 
 def test_a_huge_read_batch_leaves_admissions_and_health_alone(
