@@ -138,7 +138,14 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         def context_for(who: Identity) -> CallContext:
             return CallContext(who, tenant.storage, tenant.actors)
 
-        answer = await dispatch(body, identity, context_for, service.settings.max_batch, observe)
+        answer = await dispatch(
+            body,
+            identity,
+            context_for,
+            service.settings.max_batch,
+            observe,
+            max_response_bytes=service.settings.max_response_bytes,
+        )
         if answer is None:
             nothing = Response(b"", status=204)  # bytes: a None body is iterated with asyncio
             nothing.headers.pop("Content-Type", None)  # no body, so no media type

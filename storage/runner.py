@@ -68,6 +68,7 @@ class ThreadRunner:
         # a stuck database fails callers fast instead of piling them up behind it.
         self._queue_timeout = queue_timeout if queue_timeout is not None else db_timeout()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.unavailable = 0  # transactions that failed as unavailable, for the metrics
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
             for i in range(threads)
@@ -97,11 +98,15 @@ class ThreadRunner:
             return trio.lowlevel.Abort.SUCCEEDED if job.abandon() else trio.lowlevel.Abort.FAILED
 
         self._queue.put(job)
-        with trio.move_on_after(self._queue_timeout) as waited:
-            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
-            return result
-        assert waited.cancelled_caught
-        raise StorageUnavailable("the storage queue wait timed out")
+        try:
+            with trio.move_on_after(self._queue_timeout) as waited:
+                result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+                return result
+            assert waited.cancelled_caught
+            raise StorageUnavailable("the storage queue wait timed out")
+        except StorageUnavailable:
+            self.unavailable += 1
+            raise
 
     def _work(self) -> None:
         connection: Connection | None = None
