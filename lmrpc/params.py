@@ -2,11 +2,19 @@
 
 import ipaddress
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
-from storage.listing import ListQuery
+from storage.listing import LIST_FIELDS, ListQuery
 
 MAX_INT = 2**31 - 1
 
@@ -87,13 +95,25 @@ class UpdateParams(NoNulls):
 
 
 class ListParams(Params):
-    """Search, sort and paging; subclasses narrow ``sort_field`` to their sortable fields."""
+    """Search, sort and paging; ``list_params`` narrows them to one resource's fields."""
 
     search: Annotated[str, Field(max_length=255)] | None = None
     sort_field: str | None = None
     sort_ascending: bool = True
     limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
     offset: Count = 0
+
+
+def list_params(resource: str, model_name: str) -> type[ListParams]:
+    """The list params of ``resource`` (storage.listing.LIST_FIELDS): ``sort_field`` is one
+    of its sortable fields, so the JSON Schema lists the choices and anything else is
+    -32602; ``search`` is refused where nothing is searchable."""
+    fields = LIST_FIELDS[resource]
+    choices: Any = Literal.__getitem__(fields.sortable)
+    narrowed: dict[str, Any] = {"sort_field": (choices | None, None)}
+    if not fields.searchable:
+        narrowed["search"] = (None, None)
+    return create_model(model_name, __base__=ListParams, **narrowed)
 
 
 def list_query(params: ListParams) -> ListQuery:

@@ -18,6 +18,7 @@ from lmrpc.params import (
     Port,
     Positive,
     UpdateParams,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -106,8 +107,7 @@ class ConfigurationUpdate(UpdateParams):
         return self
 
 
-class ConfigurationList(ListParams):
-    sort_field: Literal["id", "name", "cluster_client_id", "type", "grace_time"] | None = None
+ConfigurationList = list_params("configurations", "ConfigurationList")
 
 
 @method("configurations.create", permission="config:create", params=ConfigurationCreate)
@@ -133,7 +133,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("configurations.list", permission="config:read", params=ConfigurationList)
-async def list_(ctx: CallContext, p: ConfigurationList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Configurations with their children, searchable by name and cluster_client_id."""
     return await ctx.storage.read(lambda conn: configurations.list_(conn, list_query(p)))
 
