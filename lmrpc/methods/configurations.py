@@ -10,6 +10,7 @@ from lmrpc.params import (
     Host,
     Id,
     IdParams,
+    LicenseName,
     ListParams,
     Name,
     NoNulls,
@@ -37,7 +38,7 @@ class ServerNew(Params):
 
 
 class FeatureNew(Params):
-    name: Name
+    name: LicenseName
     product_id: Id
     reserved: Count = 0
 
@@ -75,7 +76,7 @@ class ServerEntry(_Child):
 
 
 class FeatureEntry(_Child):
-    name: Name | None = None
+    name: LicenseName | None = None
     product_id: Id | None = None
     reserved: Count | None = None
 

@@ -9,6 +9,7 @@ from lmrpc.params import (
     Count,
     Id,
     IdParams,
+    LicenseName,
     ListParams,
     Name,
     NoParams,
@@ -25,14 +26,14 @@ MAX_BULK = 10_000
 
 
 class FeatureCreate(Params):
-    name: Name
+    name: LicenseName
     product_id: Id
     config_id: Id
     reserved: Count = 0
 
 
 class FeatureUpdate(UpdateParams):
-    name: Name | None = None
+    name: LicenseName | None = None
     product_id: Id | None = None
     config_id: Id | None = None
     reserved: Count | None = None

@@ -2,20 +2,28 @@
 
 from typing import Any
 
-from lmrpc.params import IdParams, ListParams, Name, Params, UpdateParams, list_params, list_query
+from lmrpc.params import (
+    IdParams,
+    LicenseName,
+    ListParams,
+    Params,
+    UpdateParams,
+    list_params,
+    list_query,
+)
 from lmrpc.registry import CallContext, method
 from storage import products
 
 
 class ProductCreate(Params):
-    name: Name
+    name: LicenseName
 
 
 ProductList = list_params("products", "ProductList")
 
 
 class ProductUpdate(UpdateParams):
-    name: Name | None = None
+    name: LicenseName | None = None
 
 
 @method("products.create", permission="product:create", params=ProductCreate)
