@@ -16,6 +16,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
+from lmrpc.cli.client import RpcFailure
+from lmrpc.cli.output import Output
 from lmrpc.registry import METHODS
 from storage import engine as engines
 from storage.schema import products
@@ -252,3 +254,20 @@ def test_a_storage_error_logs_no_sql_parameters(
     assert "internal error in products.create" in log  # the error was logged, with its kind
     assert "INSERT INTO products" in log
     assert SECRET not in log
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_cli_prints_an_error_from_any_server_escaped(
+    as_json: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server (ours or another at the configured URL) chooses the error's message and
+    data: neither reaches the terminal raw."""
+    error = {"code": -32004, "message": "not\x1b[2J found", "data": {"missing": ["a.b\u202e\x9b"]}}
+    Output(json=as_json).rpc_error(RpcFailure(error))
+    printed = capsys.readouterr().err
+    assert not any(char in printed for char in "\x1b\x9b\u202e"), printed
+    if as_json:
+        assert json.loads(printed) == error
+    else:
+        assert printed.startswith("error: not\\x1b[2J found (-32004)\n")
+        assert json.loads(printed.partition("\n")[2]) == error["data"]

@@ -258,10 +258,10 @@ class Output:
         if self.json:
             sys.stderr.write(self.dumps(failure.error) + "\n")
             return
-        text = f"error: {failure.message} ({failure.code})"
+        text = f"error: {escape_control(str(failure.message))} ({failure.code})"
         if failure.data is not None:
             text += "\n" + _json(failure.data, indent=2)
-        sys.stderr.write(escape_control(text) + "\n")
+        sys.stderr.write(text + "\n")
 
     def problem(self, message: str) -> None:
         sys.stderr.write(f"error: {escape_control(message)}\n")
