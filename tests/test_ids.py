@@ -12,11 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 from alembic import command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import make_url
 
 from storage import engine as engines
 from storage import migrate
+from storage import products as product_rows
 from storage.rows import now
 from storage.schema import bookings, configurations, features, jobs, license_servers, products
 from tests.conftest import PG_ADMIN_URL, _pg_url
@@ -228,3 +231,36 @@ def test_migrating_a_populated_0001_database_keeps_rows_and_ids(empty_database: 
         with sqlite3.connect(path) as lite:
             tables = lite.execute("SELECT name FROM sqlite_sequence ORDER BY name").fetchall()
         assert {name for (name,) in tables} == {table.name for table in TABLES}
+
+
+def test_ids_only_grow_whatever_is_created_and_deleted(database_url: str) -> None:
+    """The invariant as a property: over any sequence of creates and deletes (the newest,
+    the oldest, or all rows), every new id is above every id handed out before."""
+    engine = engines.create(database_url, pool_size=1)
+    handed_out = [0]
+    names = iter(range(10**9))
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(st.sampled_from(["create", "delete newest", "delete oldest", "clear"])))
+    def run(steps: list[str]) -> None:
+        with engine.begin() as conn:
+            for step in steps:
+                live = sorted(conn.execute(select(products.c.id)).scalars())
+                if step == "create":
+                    new = product_rows.create(conn, f"p{next(names)}")["id"]
+                    assert new > max(handed_out), (new, max(handed_out))
+                    handed_out.append(new)
+                elif live and step == "clear":
+                    conn.execute(products.delete())
+                elif live:
+                    product_rows.delete_(conn, live[-1] if step == "delete newest" else live[0])
+
+    try:
+        run()
+    finally:
+        engine.dispose()
