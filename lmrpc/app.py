@@ -28,15 +28,23 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.verifier = TokenVerifier(settings, key_store(settings))
-        self.metrics = ServiceMetrics()
+        self.keys = key_store(settings)
+        self.verifier = TokenVerifier(settings, self.keys)
+        self._key_refresh = trio.CancelScope()
+        self.metrics = ServiceMetrics(per_tenant=settings.multi_tenancy)
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._tenants = Tenants(self.settings.database, nursery)
         await self._tenants.start()
+        nursery.start_soon(self._keep_keys_fresh)
+
+    async def _keep_keys_fresh(self) -> None:
+        with self._key_refresh:
+            await self.keys.keep_fresh()
 
     async def stop(self) -> None:
+        self._key_refresh.cancel()
         if self._tenants is not None:
             await self._tenants.close()
 
@@ -98,7 +106,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         else:
             tenants = service.tenants.all()
         try:
-            text = await render(service.metrics, tenants, service.settings.multi_tenancy)
+            text = await render(service.metrics, tenants)
         except StorageUnavailable:
             return Response("storage unavailable", status=503, content_type="text/plain")
         return Response(text, content_type=CONTENT_TYPE)

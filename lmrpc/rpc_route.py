@@ -79,7 +79,7 @@ class RpcRoute:
         request_id = _header(head, b"x-request-id")[:64] or uuid.uuid4().hex[:16]
 
         def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
-            service.metrics.observe(call, code, seconds)
+            service.metrics.observe(call, code, seconds, identity.organization)
             log_call(request_id, identity, call, code, seconds)
 
         try:
@@ -90,7 +90,14 @@ class RpcRoute:
         def context_for(who: Identity) -> CallContext:
             return CallContext(who, tenant.storage, tenant.actors)
 
-        answer = await dispatch(body, identity, context_for, service.settings.max_batch, observe)
+        answer = await dispatch(
+            body,
+            identity,
+            context_for,
+            service.settings.max_batch,
+            observe,
+            max_response_bytes=service.settings.max_response_bytes,
+        )
         if answer is None:
             return 204, [], b""
         return 200, [(b"x-request-id", request_id.encode("latin-1"))], answer
