@@ -1,21 +1,43 @@
-"""The ``lmrpc`` console script."""
+"""The ``lmrpc`` console script.
+
+Command groups are imported only when the command line names them: ``lmrpc serve`` then
+starts without loading the client's modules (its resource table, output, agent), which
+roughly halves the CLI's import time on every server start.
+"""
+
+import sys
+from typing import Any
 
 import typer
 
-import agent.cli
-from lmrpc.cli import raw, resources, server
 
-app = typer.Typer(
-    name="lmrpc",
-    help="License Manager for Slurm clusters: JSON-RPC service and its command line client.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-server.register(app)
-resources.register(app)
-raw.register(app)
-app.add_typer(agent.cli.app, name="agent")
+def build(command: str | None = None) -> typer.Typer:
+    """The command tree; only the server's commands when ``command`` is one of them."""
+    from lmrpc.cli import server
+
+    app = typer.Typer(
+        name="lmrpc",
+        help="License Manager for Slurm clusters: JSON-RPC service and its command line client.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+    )
+    server.register(app)
+    if command not in server.COMMANDS:
+        import agent.cli
+        from lmrpc.cli import raw, resources
+
+        resources.register(app)
+        raw.register(app)
+        app.add_typer(agent.cli.app, name="agent")
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``lmrpc.cli.app``: the whole command tree (tests, shell completion)."""
+    if name == "app":
+        return build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app(prog_name="lmrpc")  # also under python -m lmrpc
+    build(sys.argv[1] if len(sys.argv) > 1 else None)(prog_name="lmrpc")  # also python -m lmrpc

@@ -115,6 +115,9 @@ def _embedded_key(settings: Settings) -> "RSAKey":
         raise typer.Exit(2) from None
 
 
+COMMANDS = ("serve", "token", "db")  # what register adds: lmrpc.cli imports only these for them
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(token)
