@@ -9,6 +9,7 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,9 @@ def _pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated, dropped at the end."""
+@contextmanager
+def _new_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated, dropped at the end."""
     name = f"lmrpc_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
@@ -52,6 +53,21 @@ def pg_database() -> Iterator[str]:
     yield url
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """This session's PostgreSQL database, which ``database_url`` empties for each test."""
+    with _new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_shared_database() -> Iterator[str]:
+    """The shared servers' PostgreSQL database: apart from ``pg_database``, which each test
+    empties under their feet."""
+    with _new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +173,64 @@ def server(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[
 
     with running_server(server_env(database_url, tokens, tmp_path / "data"), tmp_path) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The database of ``shared_server``, one of each backend for the whole session."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("shared") / "lmrpc.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_shared_database")
+    return url
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    shared_database_url: str, tokens: TokenFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator["Server"]:
+    """One real ``lmrpc serve`` per backend with the default settings, for the whole session.
+
+    Starting a server costs seconds, so every test that needs only *a* server uses this one:
+    such a test tells its data apart by unique names (``unique_name``), never expects an empty
+    database or process-wide counters from zero, needs no special setting and never stops it.
+    """
+    from tests.server import running_server, server_env
+
+    directory = tmp_path_factory.mktemp("shared-server")
+    env = server_env(shared_database_url, tokens, directory / "data")
+    with running_server(env, directory) as srv:
+        yield srv
+
+
+def module_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    tokens: TokenFactory,
+    extra: dict[str, str],
+) -> Iterator["Server"]:
+    """For a module-scoped fixture parametrized by backend (``request.param``): a server with
+    the ``extra`` settings, shared by a module's tests, on the shared servers' database."""
+    from tests.server import running_server, server_env
+
+    directory = tmp_path_factory.mktemp(f"server-{request.param}")
+    if request.param == "sqlite":
+        shutil.copy(request.getfixturevalue("sqlite_template"), directory / "lmrpc.sqlite3")
+        database_url = f"sqlite:///{directory / 'lmrpc.sqlite3'}"
+    else:
+        database_url = request.getfixturevalue("pg_shared_database")
+    env = server_env(database_url, tokens, directory / "data", extra)
+    with running_server(env, directory) as srv:
+        yield srv
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses, for what a test creates on a shared server or database."""
+    return f"t{uuid.uuid4().hex[:10]}"
 
 
 if TYPE_CHECKING:

@@ -10,14 +10,20 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from lmrpc.cli.client import Client
+from tests.conftest import BACKENDS, module_server
 from tests.raw_http import CALL, NO_HANG_S, post_headers, raw_client
-from tests.server import Server, running_server, server_env
+from tests.server import Server
 from tests.tokens import TokenFactory
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """These tests need only *a* server with the default settings, and create no data."""
+    return shared_server
 
 
 @pytest.mark.parametrize(
@@ -78,12 +84,12 @@ def test_a_request_for_an_unknown_path_is_answered_and_the_connection_reused(
         assert client.answer().status == 200
 
 
-@pytest.fixture
-def impatient(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[Server]:
-    """A server that waits at most one second for a request body."""
-    env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_BODY_TIMEOUT": "1"})
-    with running_server(env, tmp_path) as srv:
-        yield srv
+@pytest.fixture(scope="module", params=BACKENDS)
+def impatient(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tokens: TokenFactory
+) -> Iterator[Server]:
+    """A server that waits at most one second for a request body, shared by this module."""
+    yield from module_server(request, tmp_path_factory, tokens, {"LMRPC_BODY_TIMEOUT": "1"})
 
 
 def test_a_body_that_does_not_come_in_time_gets_408_and_the_connection_closes(

@@ -8,7 +8,6 @@ use the per-test ``server`` fixture.
 
 import base64
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from tests.conftest import BACKENDS
-from tests.server import Server, running_server, server_env
+from tests.conftest import BACKENDS, module_server
+from tests.server import Server
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 JSON = "application/json"
@@ -100,29 +99,12 @@ def unique() -> str:
     return f"t{uuid.uuid4().hex[:8]}-"
 
 
-def _module_server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    tokens: TokenFactory,
-    extra: dict[str, str],
-) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp(f"server-{request.param}")
-    if request.param == "sqlite":
-        shutil.copy(request.getfixturevalue("sqlite_template"), directory / "lmrpc.sqlite3")
-        database_url = f"sqlite:///{directory / 'lmrpc.sqlite3'}"
-    else:
-        database_url = request.getfixturevalue("pg_database")
-    env = server_env(database_url, tokens, directory / "data", extra)
-    with running_server(env, directory) as srv:
-        yield srv
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tokens: TokenFactory
 ) -> Iterator[Server]:
     """One server with the default settings per backend, shared by this module's tests."""
-    yield from _module_server(request, tmp_path_factory, tokens, {})
+    yield from module_server(request, tmp_path_factory, tokens, {})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -131,7 +113,7 @@ def limited(
 ) -> Iterator[Server]:
     """A server with a small body limit and a small batch limit, per backend."""
     extra = {"LMRPC_MAX_BODY_BYTES": str(BODY_LIMIT), "LMRPC_MAX_BATCH": str(BATCH_LIMIT)}
-    yield from _module_server(request, tmp_path_factory, tokens, extra)
+    yield from module_server(request, tmp_path_factory, tokens, extra)
 
 
 # --- calls, batches, notifications ---------------------------------------------------------
