@@ -54,7 +54,8 @@ def test_metrics_after_real_calls(server: Server, tokens: TokenFactory, database
     assert ("lmrpc_storage_errors_total", ()) in values
 
 
-def test_metrics_auth(server: Server, tokens: TokenFactory) -> None:
+def test_metrics_auth(shared_server: Server, tokens: TokenFactory) -> None:
+    server = shared_server  # the auth rules need only *a* server
     assert httpx.get(server.url + "/metrics").status_code == 401
     bad = httpx.get(server.url + "/metrics", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401

@@ -23,14 +23,14 @@ def call(method: str, params: Json, id_: int = 1) -> Json:
     return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
-def prolog(slurm_job_id: str, quantity: int) -> Json:
+def prolog(slurm_job_id: str, quantity: int, product: str) -> Json:
     return call(
         "jobs.create",
         {
             "slurm_job_id": slurm_job_id,
             "username": "alice",
             "lead_host": "node001",
-            "bookings": [{"product_feature": "ansys.hpc", "quantity": quantity}],
+            "bookings": [{"product_feature": f"{product}.hpc", "quantity": quantity}],
         },
     )
 
@@ -47,43 +47,61 @@ def jobs_named(url: str, slurm_job_id: str) -> list[int]:
 
 
 @pytest.fixture
+def server(shared_server: Server) -> Server:
+    """Each test books a product of its own, so they share one server per backend."""
+    return shared_server
+
+
+@pytest.fixture
+def database_url(shared_database_url: str) -> str:
+    return shared_database_url
+
+
+@pytest.fixture
 def token(tokens: TokenFactory) -> str:
     return tokens.mint("job:create", "job:delete", "job:read")
 
 
 async def test_prolog_retry_after_a_timeout_books_once(
-    server: Server, token: str, database_url: str
+    server: Server, token: str, database_url: str, unique_name: str
 ) -> None:
-    feature = feature_in(database_url, 10, product="ansys", name="hpc")
+    feature = feature_in(database_url, 10, product=unique_name, name="hpc")
+    slurm_job_id = f"{unique_name}-4242"
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
         # the prolog gives up waiting; its call is still in the server, waiting to commit
         with feature_row_locked(database_url, feature), pytest.raises(httpx.ReadTimeout):
-            await client.post("/rpc", json=prolog("4242", 3), timeout=0.5)
+            await client.post("/rpc", json=prolog(slurm_job_id, 3, unique_name), timeout=0.5)
         # The retry, as a prolog's loop sends it. The first call had started its transaction,
         # so it commits and the retry is told about it (had the disconnect caught it still
         # queued, it would have been abandoned and the retry would create the job: once).
-        retried = (await client.post("/rpc", json=prolog("4242", 3), timeout=30)).json()
+        retried = (
+            await client.post("/rpc", json=prolog(slurm_job_id, 3, unique_name), timeout=30)
+        ).json()
         if "result" in retried:
             job_id = retried["result"]["id"]
         else:
             assert retried["error"]["code"] == -32009, retried
             job_id = retried["error"]["data"]["job_id"]
-        assert jobs_named(database_url, "4242") == [job_id]
-        again = (await client.post("/rpc", json=prolog("4242", 3), timeout=30)).json()
+        assert jobs_named(database_url, slurm_job_id) == [job_id]
+        again = (
+            await client.post("/rpc", json=prolog(slurm_job_id, 3, unique_name), timeout=30)
+        ).json()
         assert again["error"]["code"] == -32009, again
         assert again["error"]["data"]["job_id"] == job_id
         got = (
-            await client.post("/rpc", json=call("jobs.get_by_slurm_id", {"slurm_job_id": "4242"}))
+            await client.post(
+                "/rpc", json=call("jobs.get_by_slurm_id", {"slurm_job_id": slurm_job_id})
+            )
         ).json()
         assert [b["quantity"] for b in got["result"]["bookings"]] == [3]
     assert stored_bookings(database_url)[feature] == [(job_id, 3)]  # booked once
 
 
 async def test_concurrent_duplicate_creates_make_one_job(
-    server: Server, token: str, database_url: str
+    server: Server, token: str, database_url: str, unique_name: str
 ) -> None:
-    feature = feature_in(database_url, 100, product="ansys", name="hpc")
+    feature = feature_in(database_url, 100, product=unique_name, name="hpc")
     headers = {"Authorization": f"Bearer {token}"}
     answers: list[Json] = []
     async with httpx.AsyncClient(
@@ -93,11 +111,12 @@ async def test_concurrent_duplicate_creates_make_one_job(
         limits=httpx.Limits(max_connections=CLIENTS),
     ) as client:
         for round_ in range(3):  # a few rounds: the race is won at different points
-            slurm_job_id = f"dup-{round_}"
             answers.clear()
 
+            body = prolog(f"{unique_name}-dup-{round_}", 2, unique_name)
+
             async def create() -> None:
-                answers.append((await client.post("/rpc", json=prolog(slurm_job_id, 2))).json())  # noqa: B023
+                answers.append((await client.post("/rpc", json=body)).json())  # noqa: B023
 
             async with trio.open_nursery() as nursery:
                 for _ in range(CLIENTS):
@@ -110,15 +129,15 @@ async def test_concurrent_duplicate_creates_make_one_job(
             for answer in conflicts:
                 assert answer["error"]["code"] == -32009, answer
                 assert answer["error"]["data"]["job_id"] == job_id, answer
-            assert jobs_named(database_url, slurm_job_id) == [job_id]
+            assert jobs_named(database_url, body["params"]["slurm_job_id"]) == [job_id]
     stored = stored_bookings(database_url)[feature]
     assert len(stored) == 3 and sum(q for _, q in stored) == 6  # one booking per job
 
 
 async def test_second_delete_by_slurm_id_is_not_found(
-    server: Server, token: str, database_url: str
+    server: Server, token: str, database_url: str, unique_name: str
 ) -> None:
-    feature = feature_in(database_url, 10, product="ansys", name="hpc")
+    feature = feature_in(database_url, 10, product=unique_name, name="hpc")
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
 
@@ -128,13 +147,14 @@ async def test_second_delete_by_slurm_id_is_not_found(
             answer: Json = response.json()
             return answer
 
-        job_id = (await rpc(prolog("77", 4)))["result"]["id"]
-        first = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": "77"}))
+        slurm_job_id = f"{unique_name}-77"
+        job_id = (await rpc(prolog(slurm_job_id, 4, unique_name)))["result"]["id"]
+        first = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}))
         assert first["result"] == {"deleted": job_id}
-        second = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": "77"}))
+        second = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}))
         assert second["error"]["code"] == -32004, second
         assert set(second["error"]) == {"code", "message", "data"}
         # the licenses came back once: the feature takes its whole total again
-        full = await rpc(prolog("78", 10))
+        full = await rpc(prolog(f"{unique_name}-78", 10, unique_name))
         assert "result" in full, full
     assert stored_bookings(database_url)[feature] == [(full["result"]["id"], 10)]
