@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from lmrpc.cli.client import RpcFailure
+from lmrpc.client import RpcFailure
 
 FeatureNames = Mapping[int, str]
 Render = Callable[[Any, FeatureNames], RenderableType]
