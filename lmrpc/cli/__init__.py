@@ -2,6 +2,7 @@
 
 import typer
 
+import agent.cli
 from lmrpc.cli import raw, resources, server
 
 app = typer.Typer(
@@ -13,6 +14,7 @@ app = typer.Typer(
 server.register(app)
 resources.register(app)
 raw.register(app)
+app.add_typer(agent.cli.app, name="agent")
 
 
 def main() -> None:
