@@ -6,13 +6,13 @@ typer, rich, pydantic or server modules); ``lmrpc.console`` reaches it without t
 """
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from agent import settings as agent_settings
 from agent import slurm
+from agent.license_tools import ToolCommand, run
 
 if TYPE_CHECKING:
     from lmrpc.client import RpcFailure
@@ -105,18 +105,12 @@ def _lead_host(nodelist: str, settings: agent_settings.AgentSettings) -> str:
     """The first host of the job's node list; ``node[01-04]`` is expanded by scontrol."""
     if not slurm.needs_expansion(nodelist):
         return slurm.first_host(nodelist)
-    try:
-        expanded = subprocess.run(
-            slurm.show_hostnames(settings.scontrol, nodelist),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=settings.tool_timeout,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return nodelist
-    hosts = expanded.stdout.split()
-    return hosts[0] if expanded.returncode == 0 and hosts else nodelist
+    expanded = run(
+        ToolCommand(tuple(slurm.show_hostnames(settings.scontrol, nodelist))),
+        settings.tool_timeout,
+    )
+    hosts = expanded.text.split()
+    return hosts[0] if expanded.ok and hosts else nodelist
 
 
 def main(hook: str) -> int:

@@ -58,7 +58,6 @@ class Runner:
         self.settings = settings
         self.client = client
         self.run = run
-        self.executables = {**license_tools.DEFAULT_EXECUTABLES, **settings.tools}
 
     def cycle(self, *, dry_run: bool = False) -> Cycle:
         started = time.monotonic()
@@ -114,7 +113,7 @@ class Runner:
     def _read_servers(self, configuration: Configuration) -> Report | None:
         """The first server that answers with features, in order; None when none does."""
         for host, port in configuration.servers:
-            command = license_tools.command(configuration.type, host, port, self.executables)
+            command = license_tools.command(configuration.type, host, port, self.settings.tools)
             result = self.run(command, self.settings.tool_timeout)
             report = parse(configuration.type, result.text) if result.ok else {}
             if report:
@@ -123,8 +122,12 @@ class Runner:
             log.warning("license server %s:%d (%s): %s", host, port, configuration.type, problem)
         return None
 
+    def _scontrol(self, argv: list[str]) -> license_tools.ToolResult:
+        return self.run(license_tools.ToolCommand(tuple(argv)), self.settings.tool_timeout)
+
     def _slurm(self, argv: list[str]) -> str:
-        result = self.run(license_tools.ToolCommand(argv, None), self.settings.tool_timeout)
+        """The output of a Slurm command the cycle cannot do without."""
+        result = self._scontrol(argv)
         if not result.ok:
             raise CycleError(f"{' '.join(argv)}: {result.error}")
         return result.text
@@ -148,12 +151,7 @@ class Runner:
         three intervals from now on every cycle."""
         settings = self.settings
         lifetime = math.ceil(RESERVATION_INTERVALS * settings.interval)
-        shown = self.run(
-            license_tools.ToolCommand(
-                slurm.show_reservation(settings.scontrol, settings.reservation), None
-            ),
-            settings.tool_timeout,
-        )
+        shown = self._scontrol(slurm.show_reservation(settings.scontrol, settings.reservation))
         exists = shown.ok and slurm.reservation_exists(shown.text, settings.reservation)
         if amounts and exists:
             argv = slurm.update_reservation(
@@ -171,7 +169,7 @@ class Runner:
             argv = slurm.delete_reservation(settings.scontrol, settings.reservation)
         else:
             return
-        result = self.run(license_tools.ToolCommand(argv, None), settings.tool_timeout)
+        result = self._scontrol(argv)
         if not result.ok:
             problems.append(f"reservation: {' '.join(argv[1:3])}: {result.error}")
             log.error("%s", problems[-1])

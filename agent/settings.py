@@ -12,18 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from agent.license_tools import DEFAULT_EXECUTABLES, configured_executables
+
 DEFAULT_ENV_FILE = "/etc/default/lmrpc-agent"
 DEFAULT_URL = "http://127.0.0.1:8000"
-
-# License type → the variable naming its tool (the tool's own name when unset).
-TOOL_VARIABLES = {
-    "flexlm": "LMRPC_AGENT_LMUTIL",
-    "rlm": "LMRPC_AGENT_RLMUTIL",
-    "lsdyna": "LMRPC_AGENT_LSTC_QRUN",
-    "lmx": "LMRPC_AGENT_LMXENDUTIL",
-    "olicense": "LMRPC_AGENT_OLIXTOOL",
-    "dsls": "LMRPC_AGENT_DSLICSRV",
-}
 
 
 class SettingsError(ValueError):
@@ -36,7 +28,7 @@ class AgentSettings:
     token: str | None = None
     interval: float = 60.0
     tool_timeout: float = 10.0
-    tools: Mapping[str, str] = field(default_factory=dict)  # license type → executable override
+    tools: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_EXECUTABLES))
     scontrol: str = "scontrol"
     squeue: str = "squeue"
     reservation: str = "lmrpc-licenses"
@@ -88,7 +80,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> AgentSettings:
         token=environ.get("LMRPC_TOKEN") or None,
         interval=_seconds(environ, "LMRPC_AGENT_INTERVAL", 60.0),
         tool_timeout=_seconds(environ, "LMRPC_AGENT_TOOL_TIMEOUT", 10.0),
-        tools={kind: environ[name] for kind, name in TOOL_VARIABLES.items() if environ.get(name)},
+        tools=configured_executables(environ),
         scontrol=environ.get("LMRPC_AGENT_SCONTROL") or "scontrol",
         squeue=environ.get("LMRPC_AGENT_SQUEUE") or "squeue",
         reservation=environ.get("LMRPC_AGENT_RESERVATION") or "lmrpc-licenses",

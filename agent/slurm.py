@@ -4,8 +4,11 @@ license list, and the argument lists of the commands the agent runs (never a she
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import get_args
 
-LICENSE_TYPES = ("flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls")
+from agent.usage import ServerType
+
+LICENSE_TYPES = get_args(ServerType)
 # Slurm states in which a job holds its licenses: its booking must stay.
 ACTIVE_STATES = frozenset({"RUNNING", "CONFIGURING", "SUSPENDED", "STOPPED"})
 SQUEUE_FORMAT = "%A|%T|%M"  # unique job id (array tasks too), state, elapsed time
