@@ -162,6 +162,7 @@ def _settings(url: str | None, token: str | None) -> "AgentSettings":
     logs.configure(
         os.environ.get("LMRPC_LOG_FORMAT", "plain"), os.environ.get("LMRPC_LOG_LEVEL", "INFO")
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise
     for warning in settings.load_env_file():
         logging.getLogger("lmrpc.agent").warning("%s", warning)
     try:

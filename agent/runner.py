@@ -99,7 +99,8 @@ class Runner:
             ("features.list", {}),
         ]
         if report_status:
-            calls.append(("clusters.report_status", {"interval": self.settings.interval}))
+            interval = math.ceil(self.settings.interval)  # lmrpc counts whole seconds
+            calls.append(("clusters.report_status", {"interval": interval}))
         results = self.client.batch(calls)
         for (method, _), result in zip(calls, results, strict=True):
             if isinstance(result, RpcFailure):

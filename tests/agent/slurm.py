@@ -85,7 +85,7 @@ def _start_munge() -> None:
 def write_conf(directory: Path, licenses: Mapping[str, int], prolog: Path, epilog: Path) -> Path:
     host = socket.gethostname().split(".")[0]
     state, spool = directory / "state", directory / "spool"
-    state.mkdir()
+    state.mkdir(parents=True)
     spool.mkdir()
     cpus = os.cpu_count() or 1
     lines = [

@@ -1,0 +1,199 @@
+"""The agent against a real Slurm (AGENT.md §6): slurmctld runs ``lmrpc agent prolog|epilog``
+for every job, ``lmrpc agent once|run`` reads the simulated license servers and Slurm and
+reports to a real ``lmrpc serve``."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.agent.harness import HOST, RESERVATION, Cluster, wait_for
+
+ABAQUS = "abaqus.abaqus@flexlm"
+
+
+def flexlm_server(total: int, *checkouts: tuple[str, str, int], used: int | None = None) -> dict:
+    feature: dict = {
+        "total": total,
+        "checkouts": [{"username": u, "lead_host": h, "quantity": q} for u, h, q in checkouts],
+    }
+    if used is not None:
+        feature["used"] = used
+    return {"features": {"abaqus": feature}}
+
+
+def state(cluster: Cluster, job_id: str) -> str:
+    return cluster.slurm.job_state(job_id)
+
+
+def job_field(cluster: Cluster, job_id: str, name: str) -> str:
+    out = cluster.slurm.run("scontrol", "-o", "show", "job", job_id).stdout
+    fields = dict(item.split("=", 1) for item in out.split() if "=" in item)
+    return fields.get(name, "")
+
+
+def test_a_job_is_booked_while_it_runs_and_released_when_it_ends(cluster: Cluster) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    cluster.simulate({"lic1:27000": flexlm_server(10)})
+    cluster.once()
+    assert cluster.feature("abaqus.abaqus")["total"] == 10
+
+    job = cluster.slurm.sbatch("-L", f"{ABAQUS}:3", "-o", "/dev/null", wrap="sleep 2")
+    wait_for("the job to run", lambda: state(cluster, job) == "RUNNING")
+    booked = cluster.jobs()[job]
+    assert booked["username"] == "root" and booked["lead_host"] == HOST
+    assert [b["quantity"] for b in booked["bookings"]] == [3]
+    assert cluster.feature("abaqus.abaqus")["booked_total"] == 3
+
+    wait_for("the job to end", lambda: state(cluster, job) in ("COMPLETED", ""))
+    wait_for("the epilog to release the job", lambda: job not in cluster.jobs())
+    assert cluster.feature("abaqus.abaqus")["booked_total"] == 0
+
+
+def test_a_job_lmrpc_refuses_waits_until_its_licenses_are_free(cluster: Cluster) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    cluster.simulate({"lic1:27000": flexlm_server(10)})
+    cluster.once()
+    holder = cluster.call(
+        "jobs.create",
+        {
+            "slurm_job_id": "elsewhere-1",
+            "username": "alice",
+            "lead_host": "n1",
+            "cluster_client_id": "cluster-a",
+            "bookings": [{"product_feature": "abaqus.abaqus", "quantity": 9}],
+        },
+    )
+
+    job = cluster.slurm.sbatch("-L", f"{ABAQUS}:3", "-o", "/dev/null", wrap="sleep 2")
+    # Slurm sees 10 free licenses and starts it; the prolog's -32010 requeues it.
+    wait_for("the prolog to refuse the job", lambda: int(job_field(cluster, job, "Restarts") or 0))
+    assert state(cluster, job) != "RUNNING"
+    assert job not in cluster.jobs()
+
+    cluster.call("jobs.delete", {"id": holder["id"]})
+    wait_for("the job to run once the licenses are free", lambda: job in cluster.jobs(), 300)
+    assert [b["quantity"] for b in cluster.jobs()[job]["bookings"]] == [3]
+
+
+def test_the_reservation_hides_licenses_used_elsewhere_or_booked(cluster: Cluster) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    # 4 checked out by a workstation outside Slurm; 2 booked by a job not yet checked out.
+    cluster.simulate({"lic1:27000": flexlm_server(10, ("bob", "ws7", 4))})
+    cluster.once()
+    cluster.call(
+        "jobs.create",
+        {
+            "slurm_job_id": "other-cluster-job",
+            "username": "carol",
+            "lead_host": "n2",
+            "cluster_client_id": "cluster-b",
+            "bookings": [],
+        },
+    )
+    cycle = cluster.once()
+    row = next(f for f in cycle["features"] if f["product_feature"] == "abaqus.abaqus")
+    assert (row["server_used"], row["slurm_used"], row["booked"]) == (4, 0, 0)
+    assert cycle["reservation"] == {ABAQUS: 4}
+    assert cluster.slurm.licenses()[ABAQUS]["Reserved"] == 4
+    assert cluster.slurm.licenses()["scratch"]["Reserved"] == 0  # Slurm-local: left alone
+
+    # 4 of 10 hidden: a job asking 7 never starts (Slurm's own refusal, not the prolog's).
+    job = cluster.slurm.sbatch("-L", f"{ABAQUS}:7", "-o", "/dev/null", wrap="sleep 1")
+    wait_for(
+        "Slurm to hold the job for licenses",
+        lambda: job_field(cluster, job, "Reason") == "Licenses",
+    )
+    assert job_field(cluster, job, "Restarts") == "0"
+    cluster.slurm.run("scancel", job)
+
+
+def test_failover_to_the_second_server_and_fail_closed_when_all_are_down(
+    cluster: Cluster,
+) -> None:
+    cluster.configure("abaqus", ["abaqus"], servers=["lic1:27000", "lic2:27001"])
+    cluster.simulate({"lic1:27000": {"down": True}, "lic2:27001": flexlm_server(8, used=1)})
+    cycle = cluster.once()
+    assert cluster.feature("abaqus.abaqus")["total"] == 8
+    assert cycle["fail_closed"] == []
+
+    cluster.simulate({"lic1:27000": {"down": True}, "lic2:27001": {"down": True}})
+    cycle = cluster.once()
+    assert cycle["fail_closed"] == ["abaqus.abaqus"]
+    assert cluster.feature("abaqus.abaqus")["total"] == 0
+    assert cluster.slurm.licenses()[ABAQUS]["Reserved"] == 10
+
+
+def test_stale_jobs_and_checked_out_bookings_are_released_in_one_cycle(
+    cluster: Cluster,
+) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    cluster.configure("ansys", ["hpc"], type_="rlm", servers=["lic3:5053"], grace_time=1)
+    cluster.simulate(
+        {
+            "lic1:27000": flexlm_server(10),
+            "lic3:5053": {"features": {"hpc": {"total": 6}}},
+        }
+    )
+    cluster.once()
+    # A job whose epilog never ran: lmrpc has it, Slurm does not.
+    cluster.call(
+        "jobs.create",
+        {
+            "slurm_job_id": "123456",
+            "username": "dave",
+            "lead_host": "n3",
+            "cluster_client_id": "cluster-a",
+            "bookings": [{"product_feature": "abaqus.abaqus", "quantity": 1}],
+        },
+    )
+    past_grace = cluster.slurm.sbatch("-L", "ansys.hpc@rlm:1", "-o", "/dev/null", wrap="sleep 60")
+    checked_out = cluster.slurm.sbatch("-L", f"{ABAQUS}:2", "-o", "/dev/null", wrap="sleep 60")
+    for job in (past_grace, checked_out):
+        wait_for(f"job {job} to run", lambda job=job: state(cluster, job) == "RUNNING")
+    wait_for(
+        "the job to pass its grace time",
+        lambda: int(job_field(cluster, past_grace, "RunTime").split(":")[-1]) >= 2,
+    )
+    # Its licenses now show on the server, by root on this host (any case, any domain).
+    cluster.simulate(
+        {
+            "lic1:27000": flexlm_server(10, ("ROOT", f"{HOST.upper()}.cluster.example", 2)),
+            "lic3:5053": {"features": {"hpc": {"total": 6, "used": 1}}},
+        }
+    )
+    cycle = cluster.once()
+
+    released = {(r["kind"], r["slurm_job_id"]) for r in cycle["released"]}
+    assert released == {("job", "123456"), ("job", past_grace), ("booking", checked_out)}
+    jobs = cluster.jobs()
+    assert set(jobs) == {checked_out} and jobs[checked_out]["bookings"] == []
+    assert cluster.feature("abaqus.abaqus")["booked_total"] == 0
+    assert cluster.feature("ansys.hpc")["booked_total"] == 0
+
+
+def test_a_stopped_agent_s_reservation_lapses_within_three_intervals(cluster: Cluster) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    cluster.simulate({"lic1:27000": flexlm_server(10, ("bob", "ws7", 5))})
+    log = cluster.tmp_path / "agent.log"
+    with open(log, "w") as out:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).parent / "lmrpc"), "agent", "run"],
+            env={**cluster.agent_env(), "LMRPC_AGENT_INTERVAL": "3"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for("the reservation", lambda: cluster.slurm.licenses()[ABAQUS]["Reserved"] == 5)
+        status = cluster.call("clusters.get_status", {"cluster_client_id": "cluster-a"})
+        assert status["interval"] == 3
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, log.read_text()
+    assert "cycle duration_s=" in log.read_text()
+
+    shown = cluster.slurm.run("scontrol", "-o", "show", "reservation", RESERVATION).stdout
+    fields = dict(item.split("=", 1) for item in shown.split() if "=" in item)
+    hours, minutes, seconds = (int(part) for part in fields["Duration"].split(":")[-3:])
+    assert fields["EndTime"] and hours * 3600 + minutes * 60 + seconds <= 3 * 3 + 60
+    wait_for("the reservation to lapse", lambda: cluster.slurm.licenses()[ABAQUS]["Reserved"] == 0)
