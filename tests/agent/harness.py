@@ -65,7 +65,7 @@ class Cluster:
     agent_token: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.admin = self.tokens.mint("admin", client_id=None, ttl=3600)
+        self.admin = self.tokens.mint("admin", client_id="operator", ttl=3600)
         self.agent_token = self.tokens.mint(*AGENT_PERMISSIONS, client_id=CLUSTER, ttl=3600)
 
     @property
@@ -93,6 +93,7 @@ class Cluster:
         type_: str = "flexlm",
         servers: Iterable[str] = ("lic1:27000",),
         grace_time: int = 3600,
+        cluster: str = CLUSTER,
     ) -> dict[str, Any]:
         """A configuration of this cluster with its license servers and features."""
         found = self.call("products.list", {"search": product})
@@ -102,8 +103,8 @@ class Cluster:
         result: dict[str, Any] = self.call(
             "configurations.create",
             {
-                "name": f"{product}-{type_}",
-                "cluster_client_id": CLUSTER,
+                "name": f"{product}-{type_}-{cluster}",
+                "cluster_client_id": cluster,
                 "type": type_,
                 "grace_time": grace_time,
                 "license_servers": [
