@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.agent.harness import HOST, RESERVATION, Cluster, wait_for
+from tests.server import free_port
 
 ABAQUS = "abaqus.abaqus@flexlm"
 
@@ -203,3 +204,25 @@ def test_a_stopped_agent_s_reservation_lapses_within_three_intervals(cluster: Cl
     hours, minutes, seconds = (int(part) for part in fields["Duration"].split(":")[-3:])
     assert fields["EndTime"] and hours * 3600 + minutes * 60 + seconds <= 3 * 3 + 60
     wait_for("the reservation to lapse", lambda: cluster.slurm.licenses()[ABAQUS]["Reserved"] == 0)
+
+
+def test_dry_run_changes_nothing_and_failures_have_their_exit_status(cluster: Cluster) -> None:
+    cluster.configure("abaqus", ["abaqus"])
+    cluster.simulate({"lic1:27000": {"down": True}})
+    table = cluster.agent("once", "--dry-run")
+    assert table.returncode == 0, table.stderr
+    assert "FAIL-CLOSED" in table.stdout and f"{ABAQUS}:10 (dry run)" in table.stdout
+    assert cluster.slurm.licenses()[ABAQUS]["Reserved"] == 0
+    status = cluster.server.rpc(
+        cluster.admin, "clusters.get_status", {"cluster_client_id": "cluster-a"}
+    )
+    assert status["error"]["code"] == -32004  # not even the status was reported
+
+    unreachable = cluster.agent("once", "--url", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 3, unreachable.stderr
+    refused = cluster.agent("once", "--token", "not-a-token")
+    assert refused.returncode == 3 and "authentication failed" in refused.stderr
+    forbidden = cluster.agent(
+        "once", "--token", cluster.tokens.mint("job:read", client_id="cluster-a")
+    )
+    assert forbidden.returncode == 1 and "cycle failed" in forbidden.stderr
