@@ -224,7 +224,9 @@ class Client:
 
     def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.http = httpx.Client(
+            timeout=timeout, follow_redirects=False, verify=_may_use_tls(self.url, token)
+        )
         self.credentials = credentials_from_env(self.http, token)
         self._next_id = 0
 
@@ -313,6 +315,12 @@ class Client:
                 f"{self.url}/rpc answered HTTP {response.status_code} without a JSON-RPC response"
             )
         return answer
+
+
+def _may_use_tls(url: str, token: str | None, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether a request may go over HTTPS (to lmrpc or to the OIDC issuer): only then are
+    the CA certificates loaded, which costs a slurmctld prolog tens of milliseconds."""
+    return not url.startswith("http://") or (not token and bool(env.get("LMRPC_OIDC_ISSUER")))
 
 
 def _outcome(answer: Mapping[str, Any]) -> Any:

@@ -4,14 +4,18 @@ without loading the typer CLI (slurmctld pays their start time on every job)."""
 import sys
 
 HOOKS = ("prolog", "epilog")
+UNUSED_BY_HOOKS = ("httpx._main", "trio", "anyio")
 
 
 def main() -> None:
     arguments = sys.argv[1:]
     if len(arguments) == 2 and arguments[0] == "agent" and arguments[1] in HOOKS:
-        # httpx imports its own command line (rich, click, pygments: two thirds of its
-        # import time) when they are installed; a None entry makes it fall back to a stub.
-        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+        # The hooks use httpx's synchronous client only. Installed beside it, httpx's own
+        # command line (rich, click, pygments) and the async libraries httpcore probes for
+        # (trio, anyio) would triple the start time; a None entry in sys.modules makes their
+        # import fail, and httpx and httpcore fall back as they do when these are missing.
+        for module in UNUSED_BY_HOOKS:
+            sys.modules.setdefault(module, None)  # type: ignore[arg-type]
         from agent.hooks import main as hook
 
         sys.exit(hook(arguments[1]))
