@@ -8,7 +8,6 @@ installs the packages.
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.server import free_port
+from tests.server import free_port, stop_process
 
 START_TIMEOUT_S = 60
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
@@ -145,7 +144,7 @@ def running_slurm(
         yield slurm
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process(process, timeout=20)
 
 
 def _start(slurm: Slurm, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
@@ -178,13 +177,3 @@ def _logs(slurm: Slurm) -> str:
         if path.exists():
             texts.append(f"--- {name}\n" + "\n".join(path.read_text().splitlines()[-30:]))
     return "\n".join(texts)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
