@@ -41,21 +41,13 @@ def parse(
 
     Exit status 1 when nothing could be read (for checking a new license server version).
     """
+    from dataclasses import asdict
+
     from agent import parsers
 
     data = file.read_bytes() if file is not None else sys.stdin.buffer.read()
     report = parsers.parse(type_, data.decode(errors="replace"))
-    document = {
-        name: {
-            "total": usage.total,
-            "used": usage.used,
-            "checkouts": [
-                {"username": c.username, "lead_host": c.lead_host, "quantity": c.quantity}
-                for c in usage.checkouts
-            ],
-        }
-        for name, usage in report.items()
-    }
+    document = {name: asdict(usage) for name, usage in report.items()}  # the API's field names
     print(json.dumps(document, indent=2, ensure_ascii=False))
     if not report:
         print(f"nothing could be parsed as {type_} output", file=sys.stderr)

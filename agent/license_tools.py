@@ -30,6 +30,8 @@ ENV_VARIABLES: dict[str, str] = {
     "olicense": "LMRPC_AGENT_OLIXTOOL",
     "dsls": "LMRPC_AGENT_DSLICSRV",
 }
+# After a timeout's kill, how long to wait for the pipes to close before giving up on them.
+_DRAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,8 @@ def run(cmd: ToolCommand, timeout: float) -> ToolResult:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):  # the group is gone already
                 os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a process that left the
+                process.communicate(timeout=_DRAIN_SECONDS)  # group may hold the pipes: let go
             return ToolResult(False, "", f"{name} timed out after {timeout:g} s")
     text = stdout.decode(errors="replace")
     if process.returncode != 0:

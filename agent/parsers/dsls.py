@@ -16,9 +16,10 @@ import contextlib
 import csv
 import re
 
-from agent.parsers.tally import Tallies
+from agent.parsers.tally import NUMBER, Tallies
 from agent.usage import Checkout, Report
 
+_NUMBER = re.compile(NUMBER)
 _PROMPT = re.compile(r"^\s*\w*\s*>\s*")
 _REQUIRED = ("feature", "count", "inuse", "user", "host", "tokens")
 
@@ -29,10 +30,6 @@ def _columns(line: str) -> dict[str, int] | None:
     if not all(name in names for name in _REQUIRED):
         return None
     return {name: names.index(name) for name in _REQUIRED}
-
-
-def _number(value: str, default: int) -> int:
-    return int(value) if value.isdecimal() else default
 
 
 def parse(text: str) -> Report:
@@ -46,8 +43,8 @@ def parse(text: str) -> Report:
             if len(row) <= max(columns.values()):
                 break
             cell = {name: row[index].strip() for name, index in columns.items()}
-            if not cell["count"].isdecimal():
-                break
+            if not (_NUMBER.fullmatch(cell["count"]) and _NUMBER.fullmatch(cell["inuse"])):
+                break  # not a row of the table: never guess a count
             _add(tallies, cell)
     return tallies.report()
 
@@ -58,7 +55,8 @@ def _add(tallies: Tallies, cell: dict[str, str]) -> None:
         return
     if name not in tallies:
         tallies[name].total = int(cell["count"])
-        tallies[name].used = _number(cell["inuse"], 0)
+        tallies[name].used = int(cell["inuse"])
     host = cell["host"].split()
     if cell["user"] and host:
-        tallies[name].checkouts.append(Checkout(cell["user"], host[0], _number(cell["tokens"], 1)))
+        tokens = int(cell["tokens"]) if _NUMBER.fullmatch(cell["tokens"]) else 1
+        tallies[name].checkouts.append(Checkout(cell["user"], host[0], tokens))

@@ -3,8 +3,8 @@
 Quirks:
 - a feature starts at ``Users of NAME:  (Total of T licenses issued;  Total of U licenses in
   use)``; the word may be singular (``license``) and NAME may contain ``:``, ``-``, ``_``;
-- "Uncounted" features (``Users of NAME:  (Uncounted, node-locked)``) have no totals and are
-  skipped, together with their checkout lines;
+- "Uncounted" features (``Users of NAME:  (Uncounted, node-locked)``) and features in error
+  (``(Error: …)``) have no totals and are skipped, together with their checkout lines;
 - checkout lines are indented, ``user host display [...](vVER) (server/port handle), start
   Day M/D H:MM[, N licenses]``; N is 1 when the tail is missing;
 - error text such as "Cannot connect to license server" yields no feature.
@@ -12,17 +12,17 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
+from agent.parsers.tally import NUMBER, Tallies, Tally
 from agent.usage import Checkout, Report
 
 _FEATURE = re.compile(
-    r"^Users of (?P<name>.+?):\s+\(Total of (?P<total>\d+) licenses? issued;"
-    r"\s+Total of (?P<used>\d+) licenses? in use\)"
+    rf"^Users of (?P<name>.+?):\s+\(Total of (?P<total>{NUMBER}) licenses? issued;"
+    rf"\s+Total of (?P<used>{NUMBER}) licenses? in use\)"
 )
 _CHECKOUT = re.compile(
     r"^\s+(?P<user>\S+)\s+(?P<host>\S+)\s.*\(v[^)]*\)\s*\([^)]*\),\s*start\b(?P<tail>.*)$"
 )
-_QUANTITY = re.compile(r",\s*(?P<quantity>\d+)\s+licenses?\b")
+_QUANTITY = re.compile(rf",\s*(?P<quantity>{NUMBER})\s+licenses?\b")
 
 
 def parse(text: str) -> Report:
@@ -36,8 +36,7 @@ def parse(text: str) -> Report:
                 current.total += int(feature["total"])
                 current.used += int(feature["used"])
         elif current is not None and (checkout := _CHECKOUT.match(line)):
-            quantity = _QUANTITY.search(checkout["tail"])
-            current.checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(quantity[1]) if quantity else 1)
-            )
+            tail = _QUANTITY.search(checkout["tail"])
+            quantity = int(tail["quantity"]) if tail else 1
+            current.checkouts.append(Checkout(checkout["user"], checkout["host"], quantity))
     return tallies.report()

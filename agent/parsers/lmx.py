@@ -10,29 +10,27 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
-from agent.usage import Checkout, Report
+from agent.parsers.tally import NUMBER, Tallies, checkout_of
+from agent.usage import Report
 
 _FEATURE = re.compile(r"^\s*Feature:\s+(?P<name>\S+)\s+Version:")
-_COUNTS = re.compile(r"^\s*(?P<used>\d+) of (?P<total>\d+) license\(s\) used")
+_COUNTS = re.compile(rf"^\s*(?P<used>{NUMBER}) of (?P<total>{NUMBER}) license\(s\) used")
 _CHECKOUT = re.compile(
-    r"^\s*(?P<quantity>\d+) license\(s\) used by (?P<user>[^@\s]+)@(?P<host>[^_\s]+)"
+    rf"^\s*(?P<quantity>{NUMBER}) license\(s\) used by (?P<user>[^@\s]+)@(?P<host>[^_\s]+)"
 )
 
 
 def parse(text: str) -> Report:
     tallies = Tallies()
-    current: Tally | None = None
+    name: str | None = None  # of the feature block being read
     for line in text.splitlines():
         if feature := _FEATURE.match(line):
-            current = tallies[feature["name"]]
-        elif current is None:
+            name = feature["name"]
+        elif name is None:
             continue
         elif counts := _COUNTS.match(line):
-            current.total += int(counts["total"])
-            current.used += int(counts["used"])
-        elif checkout := _CHECKOUT.match(line):
-            current.checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            tallies[name].total += int(counts["total"])
+            tallies[name].used += int(counts["used"])
+        elif (checkout := _CHECKOUT.match(line)) and name in tallies:
+            tallies[name].checkouts.append(checkout_of(checkout))
     return tallies.report()

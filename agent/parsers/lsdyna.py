@@ -11,13 +11,13 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
-from agent.usage import Checkout, Report
+from agent.parsers.tally import NUMBER, Tallies, Tally, checkout_of
+from agent.usage import Report
 
-_COUNTS = r"(?P<used>-|\d+)\s+(?P<free>\d+)\s+(?P<max>\d+)\s*\|"
+_COUNTS = rf"(?P<used>-|{NUMBER})\s+(?P<free>{NUMBER})\s+(?P<max>{NUMBER})\s*\|"
 _PROGRAM = re.compile(r"^(?P<name>\S+)\s+\d{1,2}/\d{1,2}/\d{4}\s+" + _COUNTS)
 _GROUP = re.compile(r"^\s*LICENSE GROUP\s+" + _COUNTS)
-_CHECKOUT = re.compile(r"^\s+(?P<user>\S+)\s+\d+@(?P<host>\S+)\s+(?P<quantity>\d+)\s*$")
+_CHECKOUT = re.compile(rf"^\s+(?P<user>\S+)\s+\d+@(?P<host>\S+)\s+(?P<quantity>{NUMBER})\s*$")
 
 
 def _used(value: str) -> int:
@@ -39,7 +39,5 @@ def parse(text: str) -> Report:
                 tally.total, tally.used = int(group["max"]), _used(group["used"])
             grouped, current = [], None
         elif current is not None and (checkout := _CHECKOUT.match(line)):
-            current.checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            current.checkouts.append(checkout_of(checkout))
     return tallies.report()

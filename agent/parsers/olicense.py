@@ -9,12 +9,12 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies, Tally
-from agent.usage import Checkout, Report
+from agent.parsers.tally import NUMBER, Tallies, Tally, checkout_of
+from agent.usage import Report
 
-_MODULE = re.compile(r"^\s*(?P<name>[^;\s]+);\s*[^;]*;\s*(?P<count>\d+);\s*[^;]*;")
-_LOCKED = re.compile(r"^\s*(?P<used>\d+)\s+FloatsLockedBy:")
-_CHECKOUT = re.compile(r"^\s*(?P<user>[^@\s]+)@(?P<host>\S+)\s+#(?P<quantity>\d+)\s*$")
+_MODULE = re.compile(rf"^\s*(?P<name>[^;\s]+);\s*[^;]*;\s*(?P<count>{NUMBER});\s*[^;]*;")
+_LOCKED = re.compile(rf"^\s*(?P<used>{NUMBER})\s+FloatsLockedBy:")
+_CHECKOUT = re.compile(rf"^\s*(?P<user>[^@\s]+)@(?P<host>\S+)\s+#(?P<quantity>{NUMBER})\s*$")
 
 
 def parse(text: str) -> Report:
@@ -29,7 +29,5 @@ def parse(text: str) -> Report:
         elif locked := _LOCKED.match(line):
             current.used += int(locked["used"])
         elif checkout := _CHECKOUT.match(line):
-            current.checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            current.checkouts.append(checkout_of(checkout))
     return tallies.report()

@@ -11,13 +11,13 @@ Quirks:
 
 import re
 
-from agent.parsers.tally import Tallies
-from agent.usage import Checkout, Report
+from agent.parsers.tally import NUMBER, Tallies, checkout_of
+from agent.usage import Report
 
 _FEATURE = re.compile(r"^(?P<name>\S+)\s+v\S+\s*$")
-_COUNTS = re.compile(r"^\s+count:\s*(?P<total>\d+),.*\binuse:\s*(?P<used>\d+)")
+_COUNTS = re.compile(rf"^\s+count:\s*(?P<total>{NUMBER}),.*\binuse:\s*(?P<used>{NUMBER})")
 _CHECKOUT = re.compile(
-    r"^(?P<name>\S+)\s+v\S+:\s+(?P<user>[^@\s]+)@(?P<host>\S+)\s+(?P<quantity>\d+)/\d+\s+at\b"
+    rf"^(?P<name>\S+)\s+v\S+:\s+(?P<user>[^@\s]+)@(?P<host>\S+)\s+(?P<quantity>{NUMBER})/\d+\s+at\b"
 )
 
 
@@ -33,9 +33,7 @@ def parse(text: str) -> Report:
             tally.used += int(counts["used"])
             listed = None
         elif (checkout := _CHECKOUT.match(line)) and checkout["name"] in tallies:
-            tallies[checkout["name"]].checkouts.append(
-                Checkout(checkout["user"], checkout["host"], int(checkout["quantity"]))
-            )
+            tallies[checkout["name"]].checkouts.append(checkout_of(checkout))
         else:
             listed = None
     return tallies.report()

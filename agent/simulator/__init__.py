@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agent.license_tools import DEFAULT_EXECUTABLES
 from agent.simulator import printers, state
 
@@ -34,8 +36,10 @@ def _after(argv: Sequence[str], flag: str) -> str:
 
 
 def _split(address: str, separator: str, port_first: bool) -> tuple[str, int]:
-    left, found, right = address.partition(separator)
-    host, port = (right, left) if port_first else (left, right)
+    if port_first:
+        port, found, host = address.partition(separator)
+    else:  # an IPv6 host holds ":" too: the port is after the last one
+        host, found, port = address.rpartition(separator)
     if not found or not host or not port.isdecimal():
         raise UsageError(f"not a server address: {address!r}")
     return host, int(port)
@@ -60,6 +64,16 @@ def server_address(type_: str, argv: Sequence[str], stdin: str) -> tuple[str, in
             raise UsageError("no 'connect HOST PORT' on stdin")
 
 
+def _one_line(error: OSError | ValidationError) -> str:
+    """The runner reports a tool's last line of stderr: the whole reason must fit in it."""
+    if isinstance(error, OSError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'state'}: {e['msg']}"
+        for e in error.errors(include_url=False)
+    )
+
+
 def simulate(tool: str, argv: Sequence[str], stdin: str, state_file: Path) -> int:
     """Print what ``tool argv`` prints against the simulated servers; the exit status."""
     type_ = TOOL_TYPES[tool]
@@ -68,7 +82,11 @@ def simulate(tool: str, argv: Sequence[str], stdin: str, state_file: Path) -> in
     except UsageError as error:
         print(f"{tool}: {error}", file=sys.stderr)
         return EXIT_USAGE
-    server = state.load(state_file).server(host, port)
+    try:
+        server = state.load(state_file).server(host, port)
+    except (OSError, ValidationError) as error:
+        print(f"{tool}: bad simulator state {state_file}: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
     if server is not None and server.hung:
         time.sleep(HUNG_SECONDS)
     if server is None or server.down:
@@ -83,8 +101,11 @@ def simulate(tool: str, argv: Sequence[str], stdin: str, state_file: Path) -> in
 
 def main(tool: str) -> None:
     """Entry point of a wrapper script named like the real ``tool``."""
+    state_file = os.environ.get("LMRPC_SIM_STATE")
+    if not state_file:
+        sys.exit(f"{tool}: LMRPC_SIM_STATE names no state file (simulated license tool)")
     stdin = "" if tool != DEFAULT_EXECUTABLES["dsls"] else sys.stdin.read()
-    sys.exit(simulate(tool, sys.argv[1:], stdin, Path(os.environ["LMRPC_SIM_STATE"])))
+    sys.exit(simulate(tool, sys.argv[1:], stdin, Path(state_file)))
 
 
 def install_bin(directory: Path) -> list[Path]:
