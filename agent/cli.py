@@ -21,6 +21,7 @@ app = typer.Typer(
     name="agent",
     help="The cluster side: reads license servers and Slurm, books and releases licenses.",
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 
 

@@ -1,5 +1,6 @@
 """The ``lmrpc`` console script's entry: ``agent prolog|epilog`` go straight to their hook,
-without loading the typer CLI (slurmctld pays their start time on every job)."""
+without loading the typer CLI (slurmctld pays their start time on every job), and the other
+``agent`` commands to the agent's own app, without the service's CLI."""
 
 import sys
 
@@ -19,6 +20,10 @@ def main() -> None:
         from agent.hooks import main as hook
 
         sys.exit(hook(arguments[1]))
+    if arguments[:1] == ["agent"]:  # the agent's commands need none of the service's
+        from agent.cli import app
+
+        app(args=arguments[1:], prog_name="lmrpc agent")
     from lmrpc.cli import main as cli
 
     cli()
