@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lmrpc.cli.client import Client
+from lmrpc.client import Client
 from tests.conftest import BACKENDS, module_server
 from tests.raw_http import CALL, NO_HANG_S, post_headers, raw_client
 from tests.server import Server
