@@ -6,9 +6,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,23 @@ import httpx
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 START_TIMEOUT_S = 30
+HEALTH_POLL_S = 0.02  # a refused connection costs next to nothing; a late look costs a test
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free now and distinct from each other (each is held until all are picked)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @dataclass
@@ -74,6 +85,40 @@ def running_server(
 ) -> Iterator[Server]:
     """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after;
     ``preexec_fn`` runs in the child before the server (e.g. to lower its limits)."""
+    with _serving([partial(_start, env, directory, workers, port, preexec_fn)]) as (server,):
+        yield server
+
+
+@contextmanager
+def running_servers(count: int, env: Mapping[str, str], directory: Path) -> Iterator[list[Server]]:
+    """``count`` servers like ``running_server``'s, all started before the first is waited
+    for: a start is mostly imports, so side by side they take little longer than one."""
+    starts = [partial(_start, env, directory, 1, port, None) for port in free_ports(count)]
+    with _serving(starts) as servers:
+        yield servers
+
+
+@contextmanager
+def _serving(starts: Sequence[Callable[[], Server]]) -> Iterator[list[Server]]:
+    servers: list[Server] = []
+    try:
+        for start in starts:
+            servers.append(start())
+        for server in servers:
+            _wait_healthy(server)
+        yield servers
+    finally:
+        for server in servers:
+            stop_process(server.process, timeout=15)
+
+
+def _start(
+    env: Mapping[str, str],
+    directory: Path,
+    workers: int,
+    port: int | None,
+    preexec_fn: Callable[[], None] | None,
+) -> Server:
     port = port or free_port()
     log = directory / f"server-{port}.log"
     with open(log, "wb") as out:
@@ -93,12 +138,7 @@ def running_server(
             stderr=subprocess.STDOUT,
             preexec_fn=preexec_fn,
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_healthy(server)
-        yield server
-    finally:
-        stop_process(process, timeout=15)
+    return Server(f"http://127.0.0.1:{port}", process, log)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -122,5 +162,5 @@ def _wait_healthy(server: Server) -> None:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
+        time.sleep(HEALTH_POLL_S)
     raise RuntimeError(f"server did not become healthy:\n{server.log.read_text()}")

@@ -33,7 +33,7 @@ from tests.conftest import Rpc
 from tests.factories import make_feature
 
 # CI runs a short sweep; LMRPC_STATEFUL_EXAMPLES=2000 (README, "Tests") runs a long one.
-SEQUENCES_PER_BACKEND = int(os.environ.get("LMRPC_STATEFUL_EXAMPLES", 120))
+SEQUENCES_PER_BACKEND = int(os.environ.get("LMRPC_STATEFUL_EXAMPLES", 60))
 STEPS_PER_SEQUENCE = 12
 FEATURES = 3
 

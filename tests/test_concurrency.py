@@ -8,7 +8,7 @@ import httpx
 import trio
 
 from tests.factories import feature_in, stored_bookings
-from tests.server import Server, running_server, server_env
+from tests.server import Server, running_servers, server_env
 from tests.tokens import TokenFactory
 
 Json = dict[str, Any]
@@ -94,12 +94,7 @@ async def test_three_server_processes_never_overbook(
     token = tokens.mint("job:create", "booking:create")
     env = server_env(database_url, tokens, tmp_path / "data")
     admitted = 0
-    with (
-        running_server(env, tmp_path) as first,
-        running_server(env, tmp_path) as second,
-        running_server(env, tmp_path) as third,
-    ):
-        servers = [first, second, third]
+    with running_servers(3, env, tmp_path) as servers:
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=48)) as client:
             jobs = [await make_job(client, s.url, token, f"job-{i}") for i, s in enumerate(servers)]
 
