@@ -92,9 +92,11 @@ def test_unknown_member_names_are_cut() -> None:
     assert entry.reason == f"unknown members: {name[:MAX_NAME_CHARS]}"
 
 
+@pytest.mark.parametrize("shared_database_url", ["sqlite"], indirect=True)  # storage unused
 def test_the_huge_request_gets_a_small_error_and_the_server_keeps_serving(
-    server: Server, tokens: TokenFactory
+    shared_server: Server, tokens: TokenFactory
 ) -> None:
+    server = shared_server
     token = tokens.mint(client_id="cluster-a")  # any valid token may call rpc.discover
     request = {"jsonrpc": "2.0", "method": "rpc.discover", "id": 1, "params": many_names(MANY)}
     body = json.dumps(request, separators=(",", ":")).encode()
