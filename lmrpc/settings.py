@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(default=15.0, ge=0)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
+    # Usage history: at most one sample per feature and this many seconds (docs/usage.md).
+    usage_resolution: int = Field(default=60, ge=1, le=3600)
 
     @field_validator(
         "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"
