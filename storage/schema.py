@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -158,9 +159,11 @@ feature_checkouts = Table(
     sqlite_autoincrement=True,
 )
 
-# Usage history: one row per feature, tier (``step`` seconds) and bucket start ``t`` (Unix
-# seconds, compact on both engines). Rows carry the last counters seen in the bucket and
-# the highest ``used``; no surrogate id, so none can be reused.
+# Usage history (storage/history.py). Recent samples: one row per feature, bucket width
+# ``step`` and bucket start ``t`` (Unix seconds), with the last counters seen in the bucket
+# and the highest ``used``, until the hourly roll-up packs them into ``usage_blocks``: a row
+# per feature, tier and block start holding many samples (storage/packing.py). Neither has a
+# surrogate id, so none can be reused.
 usage_samples = Table(
     "usage_samples",
     metadata,
@@ -172,6 +175,15 @@ usage_samples = Table(
     Column("reserved", Integer, nullable=False),
     Column("booked", Integer, nullable=False),
     Column("peak_used", Integer, nullable=False),
+)
+
+usage_blocks = Table(
+    "usage_blocks",
+    metadata,
+    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("t", BigInteger, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
 
 # Refused demand (-32010) per feature and hour (``t``: Unix seconds of the hour's start).

@@ -170,17 +170,27 @@ async def test_history_rolls_up_to_hours(usage: Rpc, actors: Supervisor, clock: 
         "until": stamp(START + timedelta(hours=3)),
         "step": 3600,
     }
-    fresh = await usage("usage.history", hours)
+    minutes = {**hours, "step": 60}
+    fresh, fresh_minutes = (
+        await usage("usage.history", hours),
+        await usage("usage.history", minutes),
+    )
+    await actors.roll_up()  # packs hours 0 and 1; hour 2 is not complete
+    assert await usage("usage.history", minutes) == fresh_minutes
+    assert await usage("usage.history", hours) == fresh
+    assert await _count(actors, "SELECT count(*) FROM usage_samples") == 1
     clock.advance(days=3)  # past the minutes' keep
     await actors.roll_up()
     assert await usage("usage.history", hours) == fresh
     assert [(p["used"], p["peak_used"]) for p in fresh] == [(3, 9), (1, 1), (4, 4)]
-    minutes = await actors.storage.read(
-        lambda conn: conn.exec_driver_sql(
-            "SELECT count(*) FROM usage_samples WHERE step = 60"
-        ).scalar_one()
-    )
-    assert minutes == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_samples") == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 60") == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 3600") == 1
+
+
+async def _count(actors: Supervisor, sql: str) -> int:
+    count: int = await actors.storage.read(lambda conn: conn.exec_driver_sql(sql).scalar_one())
+    return count
 
 
 @pytest.mark.parametrize(

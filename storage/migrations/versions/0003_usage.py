@@ -1,4 +1,4 @@
-"""usage: checkouts, usage history samples, refused demand
+"""usage: checkouts, usage history samples and blocks, refused demand
 
 Revision ID: 0003
 Revises: 0001
@@ -57,6 +57,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("feature_id", "step", "t", name=op.f("pk_usage_samples")),
     )
     op.create_table(
+        "usage_blocks",
+        sa.Column("feature_id", sa.Integer(), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("t", sa.BigInteger(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        _feature_fk("usage_blocks"),
+        sa.PrimaryKeyConstraint("feature_id", "step", "t", name=op.f("pk_usage_blocks")),
+    )
+    op.create_table(
         "usage_refusals",
         sa.Column("feature_id", sa.Integer(), nullable=False),
         sa.Column("t", sa.BigInteger(), nullable=False),
@@ -71,6 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_usage_refusals_t", table_name="usage_refusals")
     op.drop_table("usage_refusals")
+    op.drop_table("usage_blocks")
     op.drop_table("usage_samples")
     op.drop_index(op.f("ix_feature_checkouts_feature_id"), table_name="feature_checkouts")
     op.drop_table("feature_checkouts")
