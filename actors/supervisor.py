@@ -86,12 +86,15 @@ class Supervisor:
             await self._stopped.wait()
 
     async def _keep_usage(self) -> None:
-        """Housekeeping that may fail without harm: it is tried again on the next tick."""
+        """Housekeeping that may fail without harm: it is tried again on the next tick, and
+        never takes the actors down with it."""
         try:
             await self.flush_refusals()
             await self.roll_up()
         except StorageUnavailable:
             log.warning("usage housekeeping postponed: storage unavailable")
+        except Exception:
+            log.exception("usage housekeeping failed; it is tried again on the next tick")
 
     async def flush_refusals(self) -> None:
         """Write the refusals counted since the last flush, in one transaction."""

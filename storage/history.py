@@ -176,7 +176,7 @@ def _read_blocks(
     }
 
 
-def _write_blocks(conn: Connection, step: int, blocks: dict[tuple[int, int], list[Sample]]) -> None:
+def write_blocks(conn: Connection, step: int, blocks: dict[tuple[int, int], list[Sample]]) -> None:
     rows = [
         {"feature_id": fid, "step": step, "t": t, "data": pack(samples, t, step)}
         for (fid, t), samples in sorted(blocks.items())
@@ -210,8 +210,8 @@ def roll_up_tiers(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> N
         key = (fid, t - t % coarse.block)
         kept = [s for s in coarse_blocks.get(key, []) if s.t != hour.t]
         coarse_blocks[key] = sorted([*kept, hour], key=lambda s: s.t)
-    _write_blocks(conn, fine.step, fine_blocks)
-    _write_blocks(conn, coarse.step, {k: v for k, v in coarse_blocks.items() if k in coarse_keys})
+    write_blocks(conn, fine.step, fine_blocks)
+    write_blocks(conn, coarse.step, {k: v for k, v in coarse_blocks.items() if k in coarse_keys})
     conn.execute(delete(usage_samples).where(usage_samples.c.t < done))
     for tier in all_tiers:
         conn.execute(

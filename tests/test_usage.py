@@ -254,3 +254,36 @@ async def test_refusals_counted_per_feature_and_hour(
     assert await usage("usage.refusals", {**later, "feature_id": feature["id"]}) == []
     error = await usage.error("usage.refusals", {**interval, "step": 60})
     assert error.code == -32602
+
+
+async def test_concurrent_refusals_are_all_counted_in_one_flush(
+    usage: Rpc, actors: Supervisor, storage: Storage
+) -> None:
+    feature = await _feature(usage, total=1)
+    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
+    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 2}
+    codes: list[int] = []
+
+    async def refused() -> None:
+        codes.append((await usage.error("bookings.create", booking)).code)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(40):
+            nursery.start_soon(refused)
+    assert codes == [-32010] * 40
+    await actors.flush_refusals()
+    assert await _count(actors, "SELECT refused_calls FROM usage_refusals") == 40
+    assert await _count(actors, "SELECT refused_licenses FROM usage_refusals") == 80
+
+
+async def test_refusals_of_a_deleted_feature_are_dropped_at_flush(
+    usage: Rpc, actors: Supervisor
+) -> None:
+    feature = await _feature(usage, total=1)
+    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
+    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 2}
+    assert (await usage.error("bookings.create", booking)).code == -32010
+    await usage("features.delete", {"id": feature["id"]})
+    await actors.flush_refusals()
+    assert actors.refusals.pending == {}
+    assert await _count(actors, "SELECT count(*) FROM usage_refusals") == 0
