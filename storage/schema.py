@@ -159,17 +159,25 @@ feature_checkouts = Table(
     sqlite_autoincrement=True,
 )
 
+
+def _history_key(*names: str) -> list[Column[int]]:
+    """A feature's history rows: keyed by the feature (deleted with it) and ``names``, which
+    are Unix seconds (``t``) or widths; no surrogate id, so none can be reused."""
+    feature = Column(
+        "feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True
+    )
+    types = {"step": Integer, "t": BigInteger}
+    return [feature, *(Column(name, types[name], primary_key=True) for name in names)]
+
+
 # Usage history (storage/history.py). Recent samples: one row per feature, bucket width
 # ``step`` and bucket start ``t`` (Unix seconds), with the last counters seen in the bucket
 # and the highest ``used``, until the hourly roll-up packs them into ``usage_blocks``: a row
-# per feature, tier and block start holding many samples (storage/packing.py). Neither has a
-# surrogate id, so none can be reused.
+# per feature, tier and block start holding many samples (storage/packing.py).
 usage_samples = Table(
     "usage_samples",
     metadata,
-    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("t", BigInteger, primary_key=True),
+    *_history_key("step", "t"),
     Column("total", Integer, nullable=False),
     Column("used", Integer, nullable=False),
     Column("reserved", Integer, nullable=False),
@@ -180,9 +188,7 @@ usage_samples = Table(
 usage_blocks = Table(
     "usage_blocks",
     metadata,
-    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("t", BigInteger, primary_key=True),
+    *_history_key("step", "t"),
     Column("data", LargeBinary, nullable=False),
 )
 
@@ -190,8 +196,7 @@ usage_blocks = Table(
 usage_refusals = Table(
     "usage_refusals",
     metadata,
-    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
-    Column("t", BigInteger, primary_key=True),
+    *_history_key("t"),
     Column("refused_calls", BigInteger, nullable=False),
     Column("refused_licenses", BigInteger, nullable=False),
 )

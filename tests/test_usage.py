@@ -226,12 +226,17 @@ async def test_history_unknown_feature_and_no_cluster(usage: Rpc) -> None:
 # -- refusals --------------------------------------------------------------------------
 
 
+async def _short_feature(rpc: Rpc, total: int, asked: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A feature of ``total`` licenses and the params of a booking of ``asked`` of it."""
+    feature = await _feature(rpc, total=total)
+    job = await rpc("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
+    return feature, {"job_id": job["id"], "feature_id": feature["id"], "quantity": asked}
+
+
 async def test_refusals_counted_per_feature_and_hour(
     usage: Rpc, actors: Supervisor, clock: Clock
 ) -> None:
-    feature = await _feature(usage, total=2)
-    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
-    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 3}
+    feature, booking = await _short_feature(usage, total=2, asked=3)
     assert (await usage.error("bookings.create", booking)).code == -32010
     clock.advance(minutes=30)
     wanted = {"slurm_job_id": "2", "username": "a", "lead_host": "n",
@@ -257,11 +262,9 @@ async def test_refusals_counted_per_feature_and_hour(
 
 
 async def test_concurrent_refusals_are_all_counted_in_one_flush(
-    usage: Rpc, actors: Supervisor, storage: Storage
+    usage: Rpc, actors: Supervisor
 ) -> None:
-    feature = await _feature(usage, total=1)
-    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
-    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 2}
+    _, booking = await _short_feature(usage, total=1, asked=2)
     codes: list[int] = []
 
     async def refused() -> None:
@@ -279,9 +282,7 @@ async def test_concurrent_refusals_are_all_counted_in_one_flush(
 async def test_refusals_of_a_deleted_feature_are_dropped_at_flush(
     usage: Rpc, actors: Supervisor
 ) -> None:
-    feature = await _feature(usage, total=1)
-    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
-    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 2}
+    feature, booking = await _short_feature(usage, total=1, asked=2)
     assert (await usage.error("bookings.create", booking)).code == -32010
     await usage("features.delete", {"id": feature["id"]})
     await actors.flush_refusals()

@@ -94,6 +94,11 @@ def checkouts_view(result: Any, names: output.FeatureNames) -> RenderableType:
     return _table("checkouts", ("user", "lead host", "quantity", "reported"), rows)
 
 
+def _given(**params: Any) -> dict[str, Any]:
+    """The params the command line gave (options left out are not sent)."""
+    return {name: value for name, value in params.items() if value is not None}
+
+
 def _show(
     session: Session, result: Any, view: output.View, csv_columns: Sequence[str] | None
 ) -> None:
@@ -136,13 +141,13 @@ def history(
     """
     if (feature_id is None) == (product_feature is None):
         raise typer.BadParameter("give a FEATURE_ID or --product-feature, not both")
-    params: dict[str, Any] = {"since": moment(since), "until": moment(until)}
-    if feature_id is not None:
-        params["feature_id"] = feature_id
-    if product_feature is not None:
-        params["product_feature"] = product_feature
-    if step is not None:
-        params["step"] = step
+    params = _given(
+        since=moment(since),
+        until=moment(until),
+        step=step,
+        feature_id=feature_id,
+        product_feature=product_feature,
+    )
     result = session.call("usage.history", params)
     _show(session, result, output.View(history_view), HISTORY_COLUMNS if as_csv else None)
 
@@ -162,11 +167,7 @@ def refusals(
 
     Example: lmrpc usage refusals --since 30d --step 86400
     """
-    params: dict[str, Any] = {"since": moment(since), "until": moment(until)}
-    if feature_id is not None:
-        params["feature_id"] = feature_id
-    if step is not None:
-        params["step"] = step
+    params = _given(since=moment(since), until=moment(until), step=step, feature_id=feature_id)
     result = session.call("usage.refusals", params)
     _show(session, result, output.View(refusals_view), REFUSAL_COLUMNS if as_csv else None)
 
@@ -180,7 +181,7 @@ def by_user(
 
     Example: lmrpc usage by-user --cluster-client-id cluster-a
     """
-    params = {} if cluster_client_id is None else {"cluster_client_id": cluster_client_id}
+    params = _given(cluster_client_id=cluster_client_id)
     session.show(session.call("usage.by_user", params), output.View(by_user_view))
 
 
