@@ -2,6 +2,7 @@
 
     python -m bench.usage_history                      # both backends, 1,000 features
     python -m bench.usage_history --backend sqlite --features 100 --worst
+    python -m bench.usage_history --report-cost        # bulk_update's transaction ± sample
 
 It fills what the retention leaves after a year of reports every minute (storage/history.py):
 365 days of hourly samples in weekly blocks, the last 2 days of minute samples in hourly
@@ -9,11 +10,14 @@ blocks, and the current hour as plain rows, which it then packs with the real ho
 roll-up (timed). Counters move as a random walk (used ±3 a minute and ±24 an hour, booked
 ±2, total and reserved fixed); ``--worst`` draws every counter at random instead, which no license
 server does. It prints the history's tables' size and the roll-up's time.
+``--report-cost`` times the report transaction of ``features.bulk_update`` with and without
+the usage sample instead.
 """
 
 import argparse
 import random
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ from sqlalchemy.engine import make_url
 from bench import seed
 from bench.run import database
 from storage import engine as engines
+from storage import features as features_rows
 from storage import history
 from storage.series import Sample
 
@@ -124,16 +129,47 @@ def run(backend: str, features: int, days: int, worst: bool) -> None:
     )
 
 
+def report_cost(backend: str, features: int, rounds: int = 15) -> None:
+    """The report transaction of ``features.bulk_update`` without and with its usage sample
+    (a new bucket each time, as reports a minute apart write), alternated so that the
+    machine's load hits both alike; medians."""
+    with tempfile.TemporaryDirectory() as directory, database(backend, Path(directory)) as url:
+        engine = engines.create(url, pool_size=1)
+        seed.features_of(engine, "bench", features, TOTAL)
+        timings: dict[bool, list[float]] = {False: [], True: []}
+        for number in range(2 * rounds):
+            sampled = number % 2 == 1
+            entries = [("bench", f"f{i}", TOTAL, (i + number) % 100) for i in range(features)]
+            began = time.perf_counter()
+            with engine.begin() as conn:
+                reported = features_rows.bulk_update(conn, "bench", entries)
+                if sampled:
+                    history.record(conn, MINUTE, NOW + number * MINUTE, reported.counters)
+            timings[sampled].append(time.perf_counter() - began)
+        engine.dispose()
+    without, with_ = (statistics.median(timings[flag]) * 1e3 for flag in (False, True))
+    print(
+        f"{backend:10} report transaction of {features} features: {without:.1f} ms without "
+        f"the sample, {with_:.1f} ms with it (medians of {rounds})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--features", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--worst", action="store_true")
+    parser.add_argument(
+        "--report-cost", action="store_true", help="time the report transaction instead"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        run(backend, args.features, args.days, args.worst)
+        if args.report_cost:
+            report_cost(backend, args.features)
+        else:
+            run(backend, args.features, args.days, args.worst)
 
 
 if __name__ == "__main__":
