@@ -1,15 +1,19 @@
 """Checkouts, usage history and refused demand through the dispatcher, on both backends,
 with the usage clock in the test's hand (no sleeps)."""
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from actors import Supervisor
 from storage.facade import Storage
+from storage.series import Sample, points
 from tests import rpc_objects as make
 from tests.conftest import Rpc, identity
 
@@ -288,3 +292,62 @@ async def test_refusals_of_a_deleted_feature_are_dropped_at_flush(
     await actors.flush_refusals()
     assert actors.refusals.pending == {}
     assert await _count(actors, "SELECT count(*) FROM usage_refusals") == 0
+
+
+def test_history_through_reports_and_roll_ups_matches_the_model(database_url: str) -> None:
+    """Reports at random minutes and roll-ups at random moments (then one past the minutes'
+    keep): the hourly series read back is what the pure model computes from the reports."""
+    examples = itertools.count()
+
+    @settings(
+        max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        reports=st.lists(
+            st.tuples(st.integers(0, 5 * 60), st.integers(0, 100)),
+            min_size=1, max_size=25, unique_by=lambda report: report[0],
+        ),
+        roll_ups=st.lists(st.integers(0, 6 * 60), max_size=3),
+        step=st.sampled_from([3600, 7200]),
+    )  # fmt: skip
+    def check(reports: list[tuple[int, int]], roll_ups: list[int], step: int) -> None:
+        trio.run(_history_example, database_url, next(examples), reports, roll_ups, step)
+
+    check()
+
+
+async def _history_example(
+    url: str, number: int, reports: list[tuple[int, int]], roll_ups: list[int], step: int
+) -> None:
+    clock = Clock()
+    base = START + timedelta(days=10 * number)
+    storage = Storage(url)
+    try:
+        actors = Supervisor(storage, clock=clock)
+        rpc = Rpc(storage, actors)
+        cluster = f"cluster-{number}"
+        product = await make.product(rpc, f"p{number}")
+        config = await make.configuration(rpc, cluster=cluster)
+        feature = await make.feature(rpc, config["id"], product, "f")
+        agent = identity("feature:update", cluster=cluster)
+        events = sorted([(m, 0, used) for m, used in reports] + [(m, 1, 0) for m in roll_ups])
+        for minute, is_roll_up, used in events:
+            clock.now = base + timedelta(minutes=minute)
+            if is_roll_up:
+                await actors.roll_up()
+            else:
+                counters = {"features": [report(f"p{number}", "f", 100, used)]}
+                await rpc("features.bulk_update", counters, as_=agent)
+        clock.now = base + timedelta(days=3)
+        await actors.roll_up()
+        since, until = base, base + timedelta(hours=6)
+        params = {"feature_id": feature["id"], "since": stamp(since), "until": stamp(until)}
+        got = await rpc("usage.history", {**params, "step": step})
+        raw = [
+            Sample(int((base + timedelta(minutes=m)).timestamp()) // 60 * 60, 60, 100, u, 0, 0, u)
+            for m, u in sorted(reports)
+        ]
+        expected = points(raw, None, int(since.timestamp()), int(until.timestamp()), step)
+        assert [{**p, "t": stamp(datetime.fromtimestamp(p["t"], UTC))} for p in expected] == got
+    finally:
+        await storage.close()
