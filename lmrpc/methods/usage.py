@@ -27,8 +27,16 @@ def _text(value: Any) -> Any:
     return value
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    """In UTC, and within the Unix era up to 2200 (no history lies outside)."""
+    value = value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must lie between 1970-01-01T00:00:00Z and 2200-01-01T00:00:00Z")
+    return value
 
 
 Timestamp = Annotated[
