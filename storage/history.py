@@ -29,7 +29,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.packing import pack, unpack
 from storage.schema import usage_blocks, usage_samples
-from storage.series import Sample, finest, points, roll_up
+from storage.series import Sample, finest, points
+from storage.series import roll_up as roll_up_samples
 
 HOUR = 3600
 DAY = 86400
@@ -225,16 +226,26 @@ def write_blocks(conn: Connection, step: int, blocks: dict[tuple[int, int], list
         conn.execute(_upsert(conn, usage_blocks, {"data": lambda new: new.data}), rows)
 
 
-def roll_up_tiers(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> None:
-    """Pack every complete block of recent rows, roll it up into the coarse tier, delete
-    the rows, and drop blocks past their keep. Idempotent, and late rows for a block already
-    packed are merged into it, so any process may run it at any time."""
+def to_roll_up(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> list[int]:
+    """The features with rows of complete blocks, which ``roll_up`` would pack."""
+    done = now - now % all_tiers[0].block
+    query = select(usage_samples.c.feature_id).where(usage_samples.c.t < done).distinct()
+    return sorted(conn.execute(query).scalars())
+
+
+def roll_up(
+    conn: Connection, all_tiers: tuple[Tier, Tier], now: int, feature_ids: Sequence[int]
+) -> None:
+    """Pack the features' complete blocks of recent rows, roll them up into the coarse
+    tier, and delete the rows. Idempotent, and late rows for a block already packed are
+    merged into it, so any process may run it at any time, for any features."""
     fine, coarse = all_tiers
     done = now - now % fine.block
+    mine = and_(usage_samples.c.t < done, usage_samples.c.feature_id.in_(sorted(feature_ids)))
     rows: dict[tuple[int, int], list[Sample]] = {}
     query = (
         select(usage_samples.c.feature_id, *_COLUMNS)
-        .where(usage_samples.c.t < done)
+        .where(mine)
         .order_by(usage_samples.c.feature_id, usage_samples.c.t)
     )
     for fid, *values in conn.execute(query):
@@ -242,23 +253,21 @@ def roll_up_tiers(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> N
         rows.setdefault((fid, sample.t - sample.t % fine.block), []).append(sample)
     fine_blocks = _read_blocks(conn, fine.step, set(rows))
     for key, samples in rows.items():
-        fine_blocks[key] = roll_up([*fine_blocks.get(key, []), *samples], fine.step)
+        fine_blocks[key] = roll_up_samples([*fine_blocks.get(key, []), *samples], fine.step)
     coarse_keys = {(fid, t - t % coarse.block) for fid, t in fine_blocks}
     coarse_blocks = _read_blocks(conn, coarse.step, coarse_keys)
     for (fid, t), samples in sorted(fine_blocks.items()):
-        [hour] = roll_up(samples, coarse.step)
+        [hour] = roll_up_samples(samples, coarse.step)
         key = (fid, t - t % coarse.block)
         kept = [s for s in coarse_blocks.get(key, []) if s.t != hour.t]
         coarse_blocks[key] = sorted([*kept, hour], key=lambda s: s.t)
     write_blocks(conn, fine.step, fine_blocks)
     write_blocks(conn, coarse.step, {k: v for k, v in coarse_blocks.items() if k in coarse_keys})
-    conn.execute(delete(usage_samples).where(usage_samples.c.t < done))
+    conn.execute(delete(usage_samples).where(mine))
+
+
+def drop_expired(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> None:
+    """Delete the blocks past their tier's keep."""
     for tier in all_tiers:
-        conn.execute(
-            delete(usage_blocks).where(
-                and_(
-                    usage_blocks.c.step == tier.step,
-                    usage_blocks.c.t + tier.block <= now - tier.keep,
-                )
-            )
-        )
+        expired = usage_blocks.c.t + tier.block <= now - tier.keep
+        conn.execute(delete(usage_blocks).where(and_(usage_blocks.c.step == tier.step, expired)))

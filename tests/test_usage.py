@@ -355,3 +355,30 @@ async def _history_example(
         assert [{**p, "t": stamp(datetime.fromtimestamp(p["t"], UTC))} for p in expected] == got
     finally:
         await storage.close()
+
+
+async def test_roll_up_packs_every_feature_a_chunk_at_a_time(
+    usage: Rpc, actors: Supervisor, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = await make.product(usage, "abaqus")
+    config = await make.configuration(usage)
+    names = ["a", "b", "c"]
+    for name in names:
+        await make.feature(usage, config["id"], product, name)
+    reports = [report("abaqus", name, 10, used) for used, name in enumerate(names)]
+    await usage("features.bulk_update", {"features": reports}, as_=AGENT_A)
+    writes: list[int] = []
+    write = actors.storage.write
+    monkeypatch.setattr("actors.supervisor.ROLL_UP_CHUNK", 2)
+
+    async def counted(fn: Any) -> Any:
+        writes.append(1)
+        return await write(fn)
+
+    monkeypatch.setattr(actors.storage, "write", counted)
+    clock.advance(hours=1)
+    await actors.roll_up()
+    assert len(writes) == 3  # features 1-2, feature 3, then the expired blocks
+    assert await _count(actors, "SELECT count(*) FROM usage_samples") == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 60") == 3
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 3600") == 3
