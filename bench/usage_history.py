@@ -38,7 +38,7 @@ from storage.rows import chunked
 from storage.series import Sample
 
 DAY, HOUR, MINUTE = 86400, 3600, 60
-NOW = 1_796_083_200  # 2026-12-01T00:30:00Z: half an hour of rows to pack
+NOW = 1_796_083_200 + 1800  # 2026-12-01T00:30:00Z: half an hour of rows to pack
 TOTAL = 1000
 
 
