@@ -178,7 +178,7 @@ class FeatureActor:
         return counters is not None and quantity <= counters.available(self.held)
 
     async def refresh(self) -> None:
-        self.feature = await self._storage.read(
+        self.feature = await self._storage.priority_read(
             lambda conn: primitives.read_feature(conn, self.feature_id, lock=False)
         )
         self.stale = False

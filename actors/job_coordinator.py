@@ -32,7 +32,7 @@ async def admit_job(
         if not wanted:
             return await storage.write(lambda conn: job_rows.insert_job(conn, **asdict(spec)))
         names = {name for name, _ in wanted}
-        ids, existing = await storage.read(lambda conn: _resolve(conn, spec, names))
+        ids, existing = await storage.priority_read(lambda conn: _resolve(conn, spec, names))
         if existing is not None:
             raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
         missing = sorted(names - ids.keys())
@@ -60,7 +60,7 @@ async def admit_job(
         if "job_id" in conflict.ids:
             raise
         # Two creates of the same job raced past the check; name the winner.
-        existing = await storage.read(
+        existing = await storage.priority_read(
             lambda conn: job_rows.existing_id(conn, spec.cluster_client_id, spec.slurm_job_id)
         )
         raise Conflict(conflict.reason, job_id=existing) from None

@@ -1,6 +1,7 @@
 """What one license server reports: per feature, its total, its used count and checkouts."""
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +22,6 @@ class FeatureUsage:
 
 # Feature name as the license tool prints it → its usage.
 Report = dict[str, FeatureUsage]
+
+# The license server types of the API (``license_servers.types``).
+ServerType = Literal["flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls"]

@@ -49,11 +49,12 @@ async def measure(directory: Path) -> None:
         def context(identity: object) -> CallContext:
             return CallContext(identity, storage, actors)  # type: ignore[arg-type]
 
+        budget = settings.max_response_bytes
         noop = json.dumps({"jsonrpc": "2.0", "method": "license_servers.types", "id": 1}).encode()
         started = time.perf_counter()
         for _ in range(NOOP_CALLS):
             identity = await verifier.verify(token)
-            await dispatch(noop, identity, context, 1000)
+            await dispatch(noop, identity, context, 1000, max_response_bytes=budget)
         per_noop = (time.perf_counter() - started) / NOOP_CALLS * 1e6
 
         def batch(number: int) -> bytes:
@@ -77,7 +78,7 @@ async def measure(directory: Path) -> None:
         started = time.perf_counter()
         for body in bodies:
             identity = await verifier.verify(token)
-            answer = await dispatch(body, identity, context, 1000)
+            answer = await dispatch(body, identity, context, 1000, max_response_bytes=budget)
             assert answer is not None and b'"error"' not in answer, answer[:300]
         per_booking = (time.perf_counter() - started) / (BATCHES * 100) * 1e6
         print(f"h  no-op call, cached token:   {per_noop:6.1f} µs  (target ≤ 60)")

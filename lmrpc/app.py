@@ -39,8 +39,10 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.verifier = TokenVerifier(settings, key_store(settings))
-        self.metrics = ServiceMetrics()
+        self.keys = key_store(settings)
+        self.verifier = TokenVerifier(settings, self.keys)
+        self._key_refresh = trio.CancelScope()
+        self.metrics = ServiceMetrics(per_tenant=settings.multi_tenancy)
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -48,8 +50,14 @@ class Service:
             self.settings.database, nursery, usage_resolution=self.settings.usage_resolution
         )
         await self._tenants.start()
+        nursery.start_soon(self._keep_keys_fresh)
+
+    async def _keep_keys_fresh(self) -> None:
+        with self._key_refresh:
+            await self.keys.keep_fresh()
 
     async def stop(self) -> None:
+        self._key_refresh.cancel()
         if self._tenants is not None:
             await self._tenants.close()
 
@@ -121,7 +129,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
 
         def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
-            service.metrics.observe(call, code, seconds)
+            service.metrics.observe(call, code, seconds, identity.organization)
             log_call(request_id, identity, call, code, seconds)
 
         try:
@@ -132,7 +140,14 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         def context_for(who: Identity) -> CallContext:
             return CallContext(who, tenant.storage, tenant.actors)
 
-        answer = await dispatch(body, identity, context_for, service.settings.max_batch, observe)
+        answer = await dispatch(
+            body,
+            identity,
+            context_for,
+            service.settings.max_batch,
+            observe,
+            max_response_bytes=service.settings.max_response_bytes,
+        )
         if answer is None:
             nothing = Response(b"", status=204)  # bytes: a None body is iterated with asyncio
             nothing.headers.pop("Content-Type", None)  # no body, so no media type
@@ -159,7 +174,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
         else:
             tenants = service.tenants.all()
         try:
-            text = await render(service.metrics, tenants, service.settings.multi_tenancy)
+            text = await render(service.metrics, tenants)
         except StorageUnavailable:
             return Response("storage unavailable", status=503, content_type="text/plain")
         return Response(text, content_type=CONTENT_TYPE)

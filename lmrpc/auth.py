@@ -19,6 +19,10 @@ Fetched keys are refreshed when a token names an unknown ``kid``, at most once p
 ``REFRESH_INTERVAL_S`` after a successful fetch and once per ``RETRY_INTERVAL_S`` after a
 failed one; each fetch (discovery and JWKS) is bounded by ``FETCH_TIMEOUT_S``. A provider
 that cannot be reached gives "identity provider unavailable" at once, never a hang.
+They are also refreshed in the background (``KeyStore.keep_fresh``), as often as the JWKS
+answer's ``Cache-Control: max-age`` says within ``BACKGROUND_BOUNDS_S`` (default
+``BACKGROUND_DEFAULT_S``): a flood of tokens with made-up key ids uses up the on-demand
+refreshes, and a real rotation must still become known without waiting on them.
 
 Verified tokens are cached by SHA-256 digest until they expire (bounded, least recently
 used first out), so the signature check is paid once per token; a change of the key set
@@ -61,6 +65,8 @@ LEEWAY_S = 30
 REFRESH_INTERVAL_S = 60.0
 RETRY_INTERVAL_S = 10.0
 FETCH_TIMEOUT_S = 5.0
+BACKGROUND_BOUNDS_S = (300.0, 900.0)
+BACKGROUND_DEFAULT_S = 600.0
 MAX_DOCUMENT_BYTES = 1024 * 1024  # discovery document or JWKS
 MAX_TOKEN_BYTES = 16 * 1024
 CACHE_SIZE = 10_000
@@ -140,6 +146,7 @@ class KeyStore:
         refresh_interval: float = REFRESH_INTERVAL_S,
         retry_interval: float = RETRY_INTERVAL_S,
         fetch_timeout: float = FETCH_TIMEOUT_S,
+        background_bounds: tuple[float, float] = BACKGROUND_BOUNDS_S,
     ) -> None:
         if keys is None and jwks_url is None and issuer is None:
             raise ValueError("a key store needs keys, a JWKS URL or an issuer")
@@ -154,7 +161,10 @@ class KeyStore:
         self._refresh_interval = refresh_interval
         self._retry_interval = retry_interval
         self._fetch_timeout = fetch_timeout
-        self._next_fetch = -math.inf  # trio clock
+        self._background_bounds = background_bounds
+        self._next_fetch = -math.inf  # trio clock: the next on-demand fetch allowed
+        self._next_background = -math.inf  # trio clock: the next background fetch
+        self.background_interval = BACKGROUND_DEFAULT_S  # from the last JWKS answer
         self._error: str | None = None  # why the last fetch failed; None after a success
         self._lock = trio.Lock()
         self.generation = 0  # bumped when the key set changes: cached tokens are dropped
@@ -195,39 +205,58 @@ class KeyStore:
         async with self._lock:
             if trio.current_time() < self._next_fetch:
                 return  # another request fetched while this one waited
-            self.fetches += 1
-            try:
-                with trio.fail_after(self._fetch_timeout):
-                    keys = await self._fetch()
-            except trio.TooSlowError:
-                self._failed(f"no answer within {self._fetch_timeout:g} s")
-                return
-            except Exception as error:  # any failure of a remote party is "unavailable"
-                self._failed(_describe(error))
-                return
-            self._error = None
-            self._next_fetch = trio.current_time() + self._refresh_interval
-            if self._keys is None or keys.as_dict() != self._keys.as_dict():
-                self._keys = keys
-                self.generation += 1
-                log.info("signing keys loaded: %s", ", ".join(str(k.kid) for k in keys.keys))
+            await self._fetch_now()
+
+    async def keep_fresh(self) -> None:
+        """Refresh a remote key set in the background until cancelled: at once, then every
+        ``background_interval`` (every retry interval while the provider fails)."""
+        if not self.remote:
+            return
+        while True:
+            await trio.sleep_until(self._next_background)
+            async with self._lock:
+                await self._fetch_now()
+
+    async def _fetch_now(self) -> None:
+        """One fetch, the lock held; never raises."""
+        self.fetches += 1
+        try:
+            with trio.fail_after(self._fetch_timeout):
+                keys, max_age = await self._fetch()
+        except trio.TooSlowError:
+            self._failed(f"no answer within {self._fetch_timeout:g} s")
+            return
+        except Exception as error:  # any failure of a remote party is "unavailable"
+            self._failed(_describe(error))
+            return
+        now = trio.current_time()
+        self._error = None
+        self._next_fetch = now + self._refresh_interval
+        self.background_interval = background_interval(max_age, self._background_bounds)
+        self._next_background = now + self.background_interval
+        if self._keys is None or keys.as_dict() != self._keys.as_dict():
+            self._keys = keys
+            self.generation += 1
+            log.info("signing keys loaded: %s", ", ".join(str(k.kid) for k in keys.keys))
 
     def _failed(self, reason: str) -> None:
         self._error = reason
-        self._next_fetch = trio.current_time() + self._retry_interval
+        self._next_fetch = self._next_background = trio.current_time() + self._retry_interval
         log.warning("%s: %s", UNAVAILABLE, reason)
 
-    async def _fetch(self) -> KeySet:
+    async def _fetch(self) -> tuple[KeySet, float | None]:
+        """The key set and the max-age its answer allows caching it for."""
         timeout = httpx.Timeout(self._fetch_timeout)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             if self._jwks_url is None:
                 self._jwks_url = await self._discover(client)
-            return signature_keys(await _get_json(client, self._jwks_url))
+            document, headers = await _get_json(client, self._jwks_url)
+            return signature_keys(document), max_age(headers.get("Cache-Control"))
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         assert self._issuer is not None
         url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document = await _get_json(client, url)
+        document, _ = await _get_json(client, url)
         if not isinstance(document, dict):
             raise ValueError("the discovery document is not a JSON object")
         if document.get("issuer") != self._issuer:  # OpenID Connect Discovery 1.0 §4.3
@@ -239,7 +268,26 @@ class KeyStore:
         return jwks_uri
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+def max_age(cache_control: str | None) -> float | None:
+    """The ``max-age`` of a ``Cache-Control`` header in seconds; None when absent or bad."""
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.strip().lower() == "max-age":
+            digits = value.strip().strip('"')
+            return float(digits) if digits.isdigit() else None
+    return None
+
+
+def background_interval(max_age: float | None, bounds: tuple[float, float]) -> float:
+    """How long to keep a key set before the background refresh: its max-age within
+    ``bounds`` (a provider's "no-cache" must not make us poll it constantly, nor a year-long
+    max-age hide a rotation); without one, ``BACKGROUND_DEFAULT_S`` within the bounds."""
+    low, high = bounds
+    return min(max(BACKGROUND_DEFAULT_S if max_age is None else max_age, low), high)
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> tuple[Any, httpx.Headers]:
+    """The JSON document at ``url`` (bounded in size) and the answer's headers."""
     async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
         if response.status_code != 200:
             raise ValueError(f"{url} answered HTTP {response.status_code}")
@@ -248,7 +296,7 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
             body += chunk
             if len(body) > MAX_DOCUMENT_BYTES:
                 raise ValueError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
-    return json.loads(body)
+    return json.loads(body), response.headers
 
 
 def _describe(error: Exception) -> str:

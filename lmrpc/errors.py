@@ -1,5 +1,7 @@
 """JSON-RPC error codes of API.md §3 and the mapping from domain errors to them."""
 
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from storage.errors import (
@@ -22,6 +24,7 @@ NOT_FOUND = -32004
 CONFLICT = -32009
 NOT_ENOUGH_LICENSES = -32010
 NO_CLUSTER = -32011
+RESPONSE_TOO_LARGE = -32012
 STORAGE_UNAVAILABLE = -32050
 
 MESSAGES = {
@@ -36,6 +39,7 @@ MESSAGES = {
     CONFLICT: "Conflict",
     NOT_ENOUGH_LICENSES: "Not enough licenses",
     NO_CLUSTER: "The token names no cluster",
+    RESPONSE_TOO_LARGE: "Result too large for the response budget",
     STORAGE_UNAVAILABLE: "Storage unavailable, retry later",
 }
 
@@ -56,8 +60,31 @@ class RpcError(Exception):
         return error
 
 
+# An error lists at most this many problems, each name cut to this many characters, so a
+# request with a million bad names gets a small answer (API.md §3).
+MAX_LISTED = 20
+MAX_NAME_CHARS = 100
+
+
+def first_names(names: Iterable[str]) -> list[str]:
+    """The first MAX_LISTED of ``names``, each cut to MAX_NAME_CHARS; reads no further."""
+    return [name[:MAX_NAME_CHARS] for name in islice(names, MAX_LISTED)]
+
+
 def invalid_params(field: str, message: str) -> RpcError:
-    return RpcError(INVALID_PARAMS, {"errors": [{"field": field, "message": message}]})
+    return invalid_params_of([(field, message)])
+
+
+def invalid_params_of(problems: Iterable[tuple[str, str]], more: int = 0) -> RpcError:
+    """-32602 listing (field, message) problems: at most MAX_LISTED, plus ``"more": n`` for
+    those left out (``more`` counts problems the caller did not even pass in)."""
+    problems = iter(problems)
+    listed = [(field[:MAX_NAME_CHARS], message) for field, message in islice(problems, MAX_LISTED)]
+    more += sum(1 for _ in problems)
+    data: dict[str, Any] = {"errors": [{"field": f, "message": m} for f, m in listed]}
+    if more:
+        data["more"] = more
+    return RpcError(INVALID_PARAMS, data)
 
 
 def from_domain(error: DomainError) -> RpcError:

@@ -26,34 +26,54 @@ _LICENSE_GAUGES = (
 
 
 class ServiceMetrics:
-    """The service's own metrics, in a registry of their own (one per process)."""
+    """The service's own metrics, in a registry of their own (one per process).
 
-    def __init__(self) -> None:
+    With multi-tenancy (``per_tenant``) every sample carries the caller's ``organization``,
+    so that a tenant's scrape shows its own calls only.
+    """
+
+    def __init__(self, per_tenant: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.per_tenant = per_tenant
+        extra = ["organization"] if per_tenant else []
         self.calls = Counter(
             "lmrpc_calls",
             "JSON-RPC calls by method and outcome (ok or the error code)",
-            ["method", "outcome"],
+            ["method", "outcome", *extra],
             registry=self.registry,
         )
         self.latency = Histogram(
             "lmrpc_call_duration_seconds",
             "Time to answer a JSON-RPC call",
-            ["method"],
+            ["method", *extra],
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
 
-    def observe(self, call: jsonrpc.Call, code: int | None, seconds: float) -> None:
+    def observe(
+        self, call: jsonrpc.Call, code: int | None, seconds: float, organization: str | None
+    ) -> None:
         method = call.method if call.method in METHODS else "unknown"  # bounded labels
-        self.calls.labels(method, "ok" if code is None else str(code)).inc()
-        self.latency.labels(method).observe(seconds)
+        org = [organization or ""] if self.per_tenant else []
+        self.calls.labels(method, "ok" if code is None else str(code), *org).inc()
+        self.latency.labels(method, *org).observe(seconds)
+
+    def collect(self, tenants: list[Tenant]) -> list[Metric]:
+        """The service's metrics; with multi-tenancy only the samples of ``tenants``."""
+        families = list(self.registry.collect())
+        if not self.per_tenant:
+            return families
+        shown = {tenant.organization or "" for tenant in tenants}
+        for family in families:
+            family.samples = [s for s in family.samples if s.labels["organization"] in shown]
+        return families
 
 
-async def render(service_metrics: ServiceMetrics, tenants: list[Tenant], per_tenant: bool) -> bytes:
+async def render(service_metrics: ServiceMetrics, tenants: list[Tenant]) -> bytes:
     """The exposition text: license gauges from the tenants' databases, admissions, actors
-    and storage errors per tenant (``organization`` label when ``per_tenant``), then the
-    service's own call metrics."""
+    and storage errors per tenant (``organization`` label with multi-tenancy), then the
+    service's own call metrics of those tenants."""
+    per_tenant = service_metrics.per_tenant
     extra = ["organization"] if per_tenant else []
     families = {
         name: GaugeMetricFamily(name, text, labels=["cluster", "product", "feature", *extra])
@@ -83,8 +103,19 @@ async def render(service_metrics: ServiceMetrics, tenants: list[Tenant], per_ten
         live.add_metric(org, tenant.actors.live)
         errors.add_metric(org, tenant.storage.errors)
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(_Fixed([*families.values(), admissions, refused, live, errors]))
-    return generate_latest(scrape) + generate_latest(service_metrics.registry)
+    scrape.register(
+        _Fixed(
+            [
+                *families.values(),
+                admissions,
+                refused,
+                live,
+                errors,
+                *service_metrics.collect(tenants),
+            ]
+        )
+    )
+    return generate_latest(scrape)
 
 
 class _Fixed(Collector):

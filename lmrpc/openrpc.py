@@ -15,6 +15,7 @@ from lmrpc.errors import (
     NO_CLUSTER,
     NOT_ENOUGH_LICENSES,
     NOT_FOUND,
+    RESPONSE_TOO_LARGE,
     STORAGE_UNAVAILABLE,
     UNAUTHENTICATED,
 )
@@ -152,7 +153,13 @@ def result_schema(method: Method) -> dict[str, Any]:
 
 
 def _errors(method: Method) -> list[dict[str, Any]]:
-    codes = [UNAUTHENTICATED, INVALID_PARAMS, INTERNAL_ERROR, STORAGE_UNAVAILABLE]
+    codes = [
+        UNAUTHENTICATED,
+        INVALID_PARAMS,
+        INTERNAL_ERROR,
+        RESPONSE_TOO_LARGE,
+        STORAGE_UNAVAILABLE,
+    ]
     verb = method.name.partition(".")[2]
     if method.permission is not None:
         codes.append(FORBIDDEN)

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     multi_tenancy: bool = False
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1)
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     metrics_public: bool = False
     graceful_timeout: float = Field(default=15.0, ge=0)
     log_format: Literal["plain", "json"] = "plain"

@@ -29,9 +29,20 @@ def normalize_url(url: str) -> str:
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file with mode 0600 (in a 0700 directory when that is new) before
+    SQLite does: SQLite gives its ``-wal`` and ``-shm`` files the database file's mode.
+    Files of an older version that others could read are tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,6 +57,8 @@ def create(
     SQLite: WAL, full fsync on commit (an answered booking must survive a crash), foreign
     keys on, and our own BEGIN so that writers take the lock at the start (``immediate``).
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
+    Both: errors never carry the statement's parameters (names, hosts, users), so no log
+    line that shows an error can hold them (logs.py's promise).
     """
     url = normalize_url(url)
     timeout_ms = int(db_timeout() * 1000)
@@ -55,6 +68,7 @@ def create(
             connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=0,
+            hide_parameters=True,
         )
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
@@ -84,6 +98,7 @@ def create(
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
+        hide_parameters=True,
     )
     if schema is not None:  # a tenant's schema: every table name is qualified with it
         return engine.execution_options(schema_translate_map={None: schema})

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from storage.engine import db_timeout
-from storage.errors import StorageUnavailable
+from storage.errors import StorageFailure, StorageUnavailable
 
 T = TypeVar("T")
 Transaction = Callable[[Connection], T]
@@ -68,6 +68,7 @@ class ThreadRunner:
         # a stuck database fails callers fast instead of piling them up behind it.
         self._queue_timeout = queue_timeout if queue_timeout is not None else db_timeout()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.unavailable = 0  # transactions that failed as unavailable, for the metrics
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
             for i in range(threads)
@@ -97,11 +98,15 @@ class ThreadRunner:
             return trio.lowlevel.Abort.SUCCEEDED if job.abandon() else trio.lowlevel.Abort.FAILED
 
         self._queue.put(job)
-        with trio.move_on_after(self._queue_timeout) as waited:
-            result: T = await trio.lowlevel.wait_task_rescheduled(abort)
-            return result
-        assert waited.cancelled_caught
-        raise StorageUnavailable("the storage queue wait timed out")
+        try:
+            with trio.move_on_after(self._queue_timeout) as waited:
+                result: T = await trio.lowlevel.wait_task_rescheduled(abort)
+                return result
+            assert waited.cancelled_caught
+            raise StorageUnavailable("the storage queue wait timed out")
+        except StorageUnavailable:
+            self.unavailable += 1
+            raise
 
     def _work(self) -> None:
         connection: Connection | None = None
@@ -127,6 +132,8 @@ class ThreadRunner:
             if not connection.invalidated:
                 connection.invalidate()
             raise _unavailable(error) from error
+        except sa_exc.StatementError as error:
+            raise _failure(error) from None
 
     async def close(self) -> None:
         for _ in self._threads:
@@ -137,3 +144,15 @@ class ThreadRunner:
 
 def _unavailable(error: BaseException) -> StorageUnavailable:
     return StorageUnavailable(type(error).__name__)
+
+
+def _failure(error: sa_exc.StatementError) -> StorageFailure:
+    """The error without its values: the driver's class, SQLSTATE and primary message
+    (psycopg keeps the DETAIL, which may quote the row, apart) and the statement text."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(orig).partition("\n")[0]
+    state = getattr(orig, "sqlstate", None)
+    return StorageFailure(
+        f"{type(orig).__name__}{f' ({state})' if state else ''}: {message} [SQL: {error.statement}]"
+    )

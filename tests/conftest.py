@@ -5,6 +5,7 @@ not, the tests fail loudly rather than skip.
 """
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -160,3 +161,17 @@ def server(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[
 
 if TYPE_CHECKING:
     from tests.server import Server
+
+
+_BACKEND_IN_ID = re.compile(r"[\[-](sqlite|postgresql)[\]-]")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print how many tests passed on each backend: `.ci/run` checks that both ran."""
+    passed: dict[str, int] = dict.fromkeys(BACKENDS, 0)
+    for report in terminalreporter.stats.get("passed", []):
+        if report.when == "call" and (match := _BACKEND_IN_ID.search(report.nodeid)):
+            passed[match.group(1)] += 1
+    terminalreporter.write_line(
+        "backends: " + " ".join(f"{name}={count}" for name, count in passed.items())
+    )

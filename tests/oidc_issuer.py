@@ -10,10 +10,11 @@ It serves what lmrpc needs from Keycloak or Auth0, over real HTTP:
   ``permissions``, ``exp``, ``iat``, ``nbf``.
 
 and a few test controls (``/admin/*``): register a client, rotate keys, make discovery and
-JWKS hang, list the requests seen. ``POST /token`` also takes test-only form fields:
-``claims`` and ``header`` (JSON objects merged into the token), ``ttl``, ``kid`` (sign
-with that key of the set) and ``key=foreign`` (sign with a key that is never in ``/jwks``,
-but is served at ``/foreign/jwks`` as an attacker's ``jku`` would be).
+JWKS hang, set the JWKS's ``Cache-Control: max-age``, list the requests seen.
+``POST /token`` also takes test-only form fields: ``claims`` and ``header`` (JSON objects
+merged into the token), ``ttl``, ``kid`` (sign with that key of the set) and
+``key=foreign`` (sign with a key that is never in ``/jwks``, but is served at
+``/foreign/jwks`` as an attacker's ``jku`` would be).
 
 Run: ``python -m tests.oidc_issuer --port 0`` prints ``listening <port>`` when ready.
 In tests use :func:`running_issuer`.
@@ -72,6 +73,7 @@ class State:
     clients: dict[str, Client] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     stall_s: float = 0.0
+    max_age: int | None = None  # Cache-Control: max-age of /jwks
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def jwks(self, keys: list[Key]) -> dict[str, Any]:
@@ -84,11 +86,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, document: Any) -> None:
+    def _send(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -128,7 +132,9 @@ class Handler(BaseHTTPRequestHandler):
             self._stall()
             with state.lock:
                 document = state.jwks(state.keys)
-            self._send(200, document)
+                max_age = state.max_age
+            cache = {} if max_age is None else {"Cache-Control": f"public, max-age={max_age}"}
+            self._send(200, document, cache)
         elif self.path == "/foreign/jwks":
             self._send(200, state.jwks([state.foreign]))
         elif self.path == "/admin/requests":
@@ -165,6 +171,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, {"kid": key.kid, "kids": [k.kid for k in state.keys]})
             elif self.path == "/admin/stall":
                 state.stall_s = float(command["seconds"])
+                self._send(200, {})
+            elif self.path == "/admin/cache":
+                state.max_age = command["max_age"]
                 self._send(200, {})
             else:
                 self._send(404, {"error": "not_found"})
@@ -271,6 +280,10 @@ class Issuer:
     def stall(self, seconds: float) -> None:
         """Make discovery and JWKS answers wait ``seconds`` (0: answer at once)."""
         self._post("/admin/stall", {"seconds": seconds})
+
+    def cache_for(self, max_age: int | None) -> None:
+        """Serve /jwks with ``Cache-Control: max-age`` (None: without the header)."""
+        self._post("/admin/cache", {"max_age": max_age})
 
     def requests(self) -> list[str]:
         """Every request seen so far, as ``"METHOD /path"``."""

@@ -32,7 +32,9 @@ from storage.schema import bookings, configurations, features, jobs, products
 from tests.conftest import Rpc
 from tests.factories import make_feature
 
-SEQUENCES_PER_BACKEND = int(os.environ.get("LMRPC_STATEFUL_EXAMPLES", 1000))
+# CI runs a short sweep; LMRPC_STATEFUL_EXAMPLES=2000 (README, "Tests") runs a long one.
+SEQUENCES_PER_BACKEND = int(os.environ.get("LMRPC_STATEFUL_EXAMPLES", 120))
+STEPS_PER_SEQUENCE = 12
 FEATURES = 3
 
 
@@ -279,7 +281,7 @@ async def test_admission_state_machine(rpc: Rpc, storage: Storage) -> None:
     machine = machine_for(rpc, storage, trio.lowlevel.current_trio_token())
     config = settings(
         max_examples=SEQUENCES_PER_BACKEND,
-        stateful_step_count=8,
+        stateful_step_count=STEPS_PER_SEQUENCE,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )

@@ -7,7 +7,7 @@ import pytest
 from tests import rpc_objects as make
 from tests.conftest import Rpc, identity
 
-AGENT_A = identity("feature:update", "feature:read", cluster="cluster-a")
+AGENT_A = identity("feature:report", "feature:read", cluster="cluster-a")
 
 
 async def _setup(rpc: Rpc) -> tuple[int, int, int]:
@@ -325,11 +325,11 @@ async def test_bulk_update_bad_params(rpc: Rpc, entries: Any) -> None:
 async def test_bulk_update_needs_cluster_and_permission(rpc: Rpc) -> None:
     update = {"features": []}
     error = await rpc.error(
-        "features.bulk_update", update, as_=identity("feature:update", cluster=None)
+        "features.bulk_update", update, as_=identity("feature:report", cluster=None)
     )
     assert error.code == -32011
     error = await rpc.error("features.bulk_update", update, as_=identity("feature:read"))
-    assert (error.code, error.data) == (-32003, {"required": "license-manager:feature:update"})
+    assert (error.code, error.data) == (-32003, {"required": "license-manager:feature:report"})
     assert "features" in make.invalid_fields(
         await rpc.error("features.bulk_update", {}, as_=AGENT_A)
     )

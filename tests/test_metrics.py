@@ -1,6 +1,7 @@
 """GET /metrics through a real server: per-feature gauges and the service's own metrics,
 parsed with prometheus-client's parser; and the auth rules of API.md §1."""
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -10,8 +11,10 @@ from tests.factories import feature_in
 from tests.server import Server, running_server, server_env
 from tests.tokens import TokenFactory
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+
+def samples(text: str) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -76,3 +79,53 @@ def test_public_metrics_and_openrpc_need_no_token(
         assert document["openrpc"].startswith("1.")
         token = tokens.mint("product:read")
         assert server.rpc(token, "rpc.discover")["result"] == document
+
+
+def test_with_multi_tenancy_a_tenant_sees_only_its_own_metrics(
+    database_url: str, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    """Calls, latency, admissions and storage errors carry ``organization``; a tenant's
+    token scrapes its own samples only; public metrics show every tenant's."""
+    env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_MULTI_TENANCY": "1"})
+    # names of their own: PostgreSQL tenant schemas outlive a test, as tenants do
+    org_a, org_b = f"metrics-a-{uuid.uuid4().hex[:8]}", f"metrics-b-{uuid.uuid4().hex[:8]}"
+    a = tokens.mint("admin", organization=org_a)
+    b = tokens.mint("product:read", "metrics:read", organization=org_b)
+    with running_server(env, tmp_path) as server:
+        for name in ("abaqus", "ansys"):
+            assert "result" in server.rpc(a, "products.create", {"name": name})
+        assert server.rpc(a, "products.get", {"id": 99})["error"]["code"] == -32004
+        assert server.rpc(b, "products.list")["result"] == []
+
+        def scrape(token: str) -> Samples:
+            headers = {"Authorization": f"Bearer {token}"}
+            response = httpx.get(server.url + "/metrics", headers=headers)
+            assert response.status_code == 200
+            return samples(response.text)
+
+        def organizations(values: Samples) -> set[str | None]:
+            return {dict(labels).get("organization") for (name, labels) in values}
+
+        seen_by_a, seen_by_b = scrape(a), scrape(b)
+        assert organizations(seen_by_a) == {org_a}
+        assert organizations(seen_by_b) == {org_b}
+        calls = "lmrpc_calls_total"
+        create = (("method", "products.create"), ("organization", org_a), ("outcome", "ok"))
+        assert seen_by_a[(calls, create)] == 2
+        missing = (("method", "products.get"), ("organization", org_a), ("outcome", "-32004"))
+        assert seen_by_a[(calls, missing)] == 1
+        listed = (("method", "products.list"), ("organization", org_b), ("outcome", "ok"))
+        assert seen_by_b[(calls, listed)] == 1
+        count = "lmrpc_call_duration_seconds_count"
+        assert seen_by_b[(count, (("method", "products.list"), ("organization", org_b)))] == 1
+        for tenant in (org_a, org_b):
+            admitted = (("organization", tenant), ("outcome", "admitted"))
+            assert ("lmrpc_admissions_total", admitted) in (seen_by_a | seen_by_b)
+        assert ("lmrpc_storage_errors_total", (("organization", org_b),)) in seen_by_b
+
+    public = {**env, "LMRPC_METRICS_PUBLIC": "1"}
+    with running_server(public, tmp_path) as server:
+        server.rpc(a, "products.list")
+        server.rpc(b, "products.list")
+        everything = samples(httpx.get(server.url + "/metrics").text)
+        assert {org_a, org_b} <= organizations(everything)

@@ -21,7 +21,15 @@ import trio
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from lmrpc.auth import KeyStore, TokenVerifier, Unauthenticated, signature_keys
+from lmrpc.auth import (
+    BACKGROUND_BOUNDS_S,
+    KeyStore,
+    TokenVerifier,
+    Unauthenticated,
+    background_interval,
+    max_age,
+    signature_keys,
+)
 from lmrpc.settings import Settings
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer, start_issuer
 from tests.server import Server, free_port, running_server, server_env
@@ -182,6 +190,66 @@ def test_the_service_refreshes_at_most_once_a_minute() -> None:
     store = KeyStore(issuer="https://idp.example.org")
     assert store._refresh_interval == 60
     assert store._fetch_timeout <= 5
+    assert store._background_bounds == (300, 900)  # 5 to 15 minutes
+    assert store.background_interval == 600
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 600),  # no header: about ten minutes
+        ("public, max-age=720", 720),
+        ("max-age=0, must-revalidate", 300),  # never more often than every 5 minutes
+        ("no-cache", 600),
+        ('MAX-AGE="86400"', 900),  # never less often than every 15 minutes
+        ("max-age=-5", 600),
+        ("max-age=lots", 600),
+    ],
+)
+def test_the_background_interval_follows_max_age_within_bounds(
+    header: str | None, seconds: float
+) -> None:
+    assert background_interval(max_age(header), BACKGROUND_BOUNDS_S) == seconds
+
+
+async def wait_until_accepted(verifier: TokenVerifier, bearer: str, bound_s: float) -> float:
+    """Polls until ``bearer`` is accepted; how long that took. Fails after ``bound_s``."""
+    started = trio.current_time()
+    with trio.fail_after(bound_s):
+        while True:
+            try:
+                await verifier.verify(bearer)
+                return trio.current_time() - started
+            except Unauthenticated:
+                await trio.sleep(0.05)
+
+
+async def test_a_flood_of_unknown_kids_does_not_delay_a_real_rotation(issuer: Issuer) -> None:
+    """The on-demand refresh is rate limited (here as in the service: a minute), so made-up
+    kids use it up; the background refresh, here every second (the JWKS's max-age=1 within
+    test bounds), still brings the rotated key in."""
+    issuer.cache_for(1)
+    store = KeyStore(issuer=issuer.url, background_bounds=(0.5, 5))
+    verifier = TokenVerifier(Settings(oidc_issuer=issuer.url, oidc_audience=AUDIENCE), store)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.keep_fresh)
+        await wait_until_accepted(verifier, token(issuer), bound_s=10)
+        assert store.background_interval == 1
+        for _ in range(30):  # the flood: tokens of keys nobody publishes
+            reason = await unauthenticated(verifier, token(issuer, foreign_key=True))
+            assert reason == "unknown signing key"
+        issuer.rotate()
+        rotated = token(issuer)
+        await wait_until_accepted(verifier, rotated, bound_s=15)  # the rate limit is 60 s
+        nursery.cancel_scope.cancel()
+    assert issuer.requests().count(DISCOVERY) == 1
+
+
+async def test_a_year_long_max_age_is_cut_to_the_upper_bound(issuer: Issuer) -> None:
+    issuer.cache_for(365 * 24 * 3600)
+    store = KeyStore(issuer=issuer.url, background_bounds=(0.5, 2))
+    await store.refresh()
+    assert store.background_interval == 2
 
 
 # --- a provider that is down or hangs ---------------------------------------------------------
@@ -259,6 +327,7 @@ def test_the_server_discovers_the_issuer_and_takes_its_tokens(
         # a test-only TokenFactory key is not trusted here: the issuer's keys are
         status, body = rpc(server, tokens.mint("admin", iss=issuer.url))
         assert status == 401 and body["error"]["data"]["reason"] == "unknown signing key"
+    assert server.process.returncode == 0  # the background refresh does not hold shutdown
 
 
 def test_the_server_answers_quickly_when_the_provider_is_down(

@@ -8,20 +8,24 @@ another one than the contract's, fails a test. In process, on SQLite and Postgre
 """
 
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
+from lmrpc import openrpc
 from lmrpc.errors import FORBIDDEN, NO_CLUSTER, RpcError
 from lmrpc.identity import ADMIN, PREFIX, Identity
 from lmrpc.registry import METHODS
+from tests import rpc_objects as make
 from tests.conftest import Rpc
 
 RESOURCES = ["config", "license-server", "product", "feature", "job", "booking", "status"]
 ACTIONS = ["create", "read", "update", "delete"]
 EVERY_PERMISSION = frozenset(
     [f"{PREFIX}{resource}:{action}" for resource, action in itertools.product(RESOURCES, ACTIONS)]
-    + [f"{PREFIX}metrics:read"]
+    + [f"{PREFIX}metrics:read", f"{PREFIX}feature:report"]
 )
 
 # API.md §5: method → (permission, [cluster]); None: any valid token.
@@ -49,7 +53,7 @@ CONTRACT: dict[str, tuple[str | None, bool]] = {
     "features.update": ("feature:update", False),
     "features.delete": ("feature:delete", False),
     "features.by_client_id": ("feature:read", True),
-    "features.bulk_update": ("feature:update", True),
+    "features.bulk_update": ("feature:report", True),
     "jobs.create": ("job:create", True),
     "jobs.get": ("job:read", False),
     "jobs.list": ("job:read", False),
@@ -162,3 +166,61 @@ async def test_the_permission_is_checked_before_cluster_identity_and_params(rpc:
 @pytest.mark.parametrize("method", sorted(CONTRACT))
 def test_every_method_of_the_contract_is_registered(method: str) -> None:
     assert method in METHODS, f"{method} of API.md §5 is not registered"
+
+
+# AGENT.md §3, §4: every call the agent makes (reconcile cycle, release, prolog, epilog).
+AGENT_CALLS = [
+    "configurations.by_client_id",
+    "jobs.by_client_id",
+    "features.list",
+    "clusters.report_status",
+    "features.bulk_update",
+    "jobs.delete",
+    "bookings.delete",
+    "jobs.create",
+    "jobs.delete_by_slurm_id",
+]
+SECURITY_DOC = Path(__file__).parent.parent / "docs" / "security.md"
+
+
+def agent_permissions() -> frozenset[str]:
+    permissions = {METHODS[name].permission for name in AGENT_CALLS}
+    return frozenset(PREFIX + p for p in permissions if p is not None)
+
+
+def test_docs_grant_an_agent_exactly_what_it_calls() -> None:
+    """docs/security.md's agent list is the registry's permissions of the agent's calls:
+    nothing missing (the agent would fail) and nothing more (least privilege)."""
+    text = SECURITY_DOC.read_text()
+    section = text.split("<!-- agent-permissions -->")[1].split("<!-- /agent-permissions -->")[0]
+    documented = frozenset(re.findall(r"`(license-manager:[a-z-]+:[a-z]+)`", section))
+    assert documented == agent_permissions()
+    assert PREFIX + "feature:update" not in documented
+
+
+async def test_an_agent_reports_counters_but_cannot_change_features(rpc: Rpc) -> None:
+    """feature:report lets cluster-a's agent set its own cluster's counters only; it cannot
+    zero another cluster's feature through features.update."""
+    product = await make.product(rpc, "abaqus")
+    config_b = await make.configuration(rpc, cluster="cluster-b")
+    feature_b = await make.feature(rpc, config_b["id"], product, "cae")
+    await rpc("features.update", {"id": feature_b["id"], "total": 10})
+    agent_a = who(agent_permissions(), cluster="cluster-a")
+    error = await outcome(rpc, "features.update", agent_a)
+    assert error is not None
+    assert (error.code, error.data) == (FORBIDDEN, {"required": PREFIX + "feature:update"})
+    refused = await rpc.error("features.update", {"id": feature_b["id"], "total": 0}, as_=agent_a)
+    assert refused.code == FORBIDDEN
+    report = {"product_name": "abaqus", "feature_name": "cae", "total": 0, "used": 0}
+    missing = await rpc.error("features.bulk_update", {"features": [report]}, as_=agent_a)
+    assert (missing.code, missing.data) == (-32004, {"missing": ["abaqus.cae"]})
+    assert (await rpc("features.get", {"id": feature_b["id"]}))["total"] == 10
+    agent_b = who(agent_permissions(), cluster="cluster-b")
+    assert await rpc("features.bulk_update", {"features": [report]}, as_=agent_b) == {"updated": 1}
+    assert (await rpc("features.get", {"id": feature_b["id"]}))["total"] == 0
+
+
+def test_the_openrpc_document_shows_the_report_permission() -> None:
+    methods = {entry["name"]: entry for entry in openrpc.document()["methods"]}
+    assert methods["features.bulk_update"]["x-permission"] == PREFIX + "feature:report"
+    assert methods["features.update"]["x-permission"] == PREFIX + "feature:update"

@@ -17,7 +17,7 @@ from storage.series import Sample, points
 from tests import rpc_objects as make
 from tests.conftest import Rpc, identity
 
-AGENT_A = identity("feature:update", "feature:read", cluster="cluster-a")
+AGENT_A = identity("feature:report", "feature:read", cluster="cluster-a")
 READER = identity("feature:read", cluster=None)
 START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ async def test_by_user_of_one_cluster_and_checkouts_errors(usage: Rpc) -> None:
     config_b = await make.configuration(usage, name="b", cluster="cluster-b")
     product = (await usage("products.list"))[0]["id"]
     await make.feature(usage, config_b["id"], product, "cfd")
-    agent_b = identity("feature:update", cluster="cluster-b")
+    agent_b = identity("feature:report", cluster="cluster-b")
     one = {"features": [report("abaqus", "cfd", 5, 1, checkouts=[checkout("carol", 1)])]}
     await usage("features.bulk_update", one, as_=AGENT_A)
     await usage("features.bulk_update", one, as_=agent_b)
@@ -333,7 +333,7 @@ async def _history_example(
         product = await make.product(rpc, f"p{number}")
         config = await make.configuration(rpc, cluster=cluster)
         feature = await make.feature(rpc, config["id"], product, "f")
-        agent = identity("feature:update", cluster=cluster)
+        agent = identity("feature:report", cluster=cluster)
         events = sorted([(m, 0, used) for m, used in reports] + [(m, 1, 0) for m in roll_ups])
         for minute, is_roll_up, used in events:
             clock.now = base + timedelta(minutes=minute)

@@ -22,7 +22,7 @@ def test_usage_commands_against_a_real_server(
     server: Server, tokens: TokenFactory, database_url: str, tmp_path: Path
 ) -> None:
     feature = feature_in(database_url, 10, cluster="cluster-a", product="abaqus", name="cae")
-    agent = tokens.mint("feature:update", "job:create", "booking:create", client_id="cluster-a")
+    agent = tokens.mint("feature:report", "job:create", "booking:create", client_id="cluster-a")
     checkouts = [
         {"username": "alice", "lead_host": "n1", "quantity": 3},
         {"username": "bob", "lead_host": "n2", "quantity": 1},

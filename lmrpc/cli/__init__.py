@@ -2,6 +2,7 @@
 
 import typer
 
+import agent.cli
 from lmrpc.cli import raw, resources, server, usage
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ server.register(app)
 resources.register(app)
 raw.register(app)
 usage.register(app)
+app.add_typer(agent.cli.app, name="agent")
 
 
 def main() -> None:

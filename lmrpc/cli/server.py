@@ -4,7 +4,7 @@ import os
 import signal
 import sys
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import trio
 import typer
@@ -13,6 +13,9 @@ from lmrpc import logs
 from lmrpc.settings import Settings
 from storage import migrate
 from storage.engine import is_sqlite
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 KEEP_ALIVE_TIMEOUT_S = 75
 READ_TIMEOUT_S = 30
@@ -43,9 +46,7 @@ def serve(
         typer.echo("the database schema is not current: run `lmrpc db upgrade`", err=True)
         raise typer.Exit(2)
     if settings.embedded_auth:
-        from lmrpc import keys
-
-        keys.load_or_create(settings.data_dir)
+        _embedded_key(settings)
     config = Config()
     config.application_path = "lmrpc.asgi:app"
     config.bind = [f"{settings.host}:{settings.port}"]
@@ -95,12 +96,23 @@ def token(
         raise typer.Exit(2)
     from lmrpc import keys
 
-    key = keys.load_or_create(settings.data_dir)
+    key = _embedded_key(settings)
     typer.echo(
         keys.mint(
             key, client_id=client_id, permissions=permission, organization=organization, ttl=ttl
         )
     )
+
+
+def _embedded_key(settings: Settings) -> "RSAKey":
+    """The data dir's signing key; a key file that is unsafe to use ends the command."""
+    from lmrpc import keys
+
+    try:
+        return keys.load_or_create(settings.data_dir)
+    except keys.KeyFileError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,7 @@
 """features.* methods; counters change here or by the agent's bulk_update, and the feature
 actors are told so (they cache counters)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 from sqlalchemy import Connection
@@ -11,12 +11,14 @@ from lmrpc.params import (
     Count,
     Id,
     IdParams,
+    LicenseName,
     ListParams,
     Name,
     NoParams,
     Params,
     Positive,
     UpdateParams,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -27,14 +29,14 @@ MAX_BULK = 10_000
 
 
 class FeatureCreate(Params):
-    name: Name
+    name: LicenseName
     product_id: Id
     config_id: Id
     reserved: Count = 0
 
 
 class FeatureUpdate(UpdateParams):
-    name: Name | None = None
+    name: LicenseName | None = None
     product_id: Id | None = None
     config_id: Id | None = None
     reserved: Count | None = None
@@ -42,13 +44,7 @@ class FeatureUpdate(UpdateParams):
     used: Count | None = None
 
 
-class FeatureList(ListParams):
-    sort_field: (
-        Literal[
-            "id", "name", "product_id", "config_id", "total", "used", "reserved", "booked_total"
-        ]
-        | None
-    ) = None
+FeatureList = list_params("features", "FeatureList")
 
 
 class CheckoutEntry(Params):
@@ -94,7 +90,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("features.list", permission="feature:read", params=FeatureList)
-async def list_(ctx: CallContext, p: FeatureList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Features, searchable by name and product name."""
     return await ctx.storage.read(lambda conn: features.list_(conn, list_query(p)))
 
@@ -122,7 +118,7 @@ async def by_client_id(ctx: CallContext, p: NoParams) -> list[dict[str, Any]]:
     return await ctx.storage.read(lambda conn: features.list_(conn, ListQuery(), ctx.cluster))
 
 
-@method("features.bulk_update", permission="feature:update", params=BulkUpdate, cluster=True)
+@method("features.bulk_update", permission="feature:report", params=BulkUpdate, cluster=True)
 async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     """Set total and used of the caller's cluster's features, all or nothing (the agent).
 
