@@ -24,7 +24,7 @@ from storage.rows import chunked, now
 IDLE_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 10.0
 USAGE_RESOLUTION_S = 60
-ROLL_UP_CHUNK = 200  # features per roll-up transaction (≈ 100 ms on SQLite, measured)
+ROLL_UP_CHUNK = 50  # features per roll-up transaction: a short wait for admissions on SQLite
 
 Held = tuple[FeatureActor, int]
 
