@@ -20,6 +20,7 @@ from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
 from lmrpc.registry import CallContext
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
+from lmrpc.ui import register_ui
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("lmrpc.app")
@@ -175,4 +176,5 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200
 
+    register_ui(app, service.settings)
     return app

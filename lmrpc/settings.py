@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(default=15.0, ge=0)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
+    ui_client_id: str | None = None
+    ui_scope: str = "openid"
 
     @field_validator(
         "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"
