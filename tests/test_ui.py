@@ -1,0 +1,348 @@
+"""The dashboard at ``/ui/``: served by a real ``lmrpc serve`` on both backends, signed in
+with a real one-time link from ``lmrpc ui``, and driven in Debian's headless Chromium.
+
+Screenshots go to ``$LMRPC_TEST_ARTIFACTS`` (or the test's tmp dir); each path is printed.
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from joserfc.jwk import RSAKey
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from lmrpc import keys
+from lmrpc.ui import signin
+from tests.server import Server, running_server, server_env
+from tests.tokens import TokenFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EMBEDDED = {"LMRPC_OIDC_JWKS_FILE": None, "LMRPC_OIDC_ISSUER": None, "LMRPC_OIDC_AUDIENCE": None}
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+WAIT_MS = 20_000  # "does not hang" bound for the page to load under a busy machine
+
+
+@dataclass
+class Embedded:
+    """A server in the embedded default, its environment (for ``lmrpc ui``) and its key."""
+
+    server: Server
+    env: dict[str, str]
+    key: RSAKey
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def admin(self) -> str:
+        return keys.mint(self.key, client_id="cluster-a")
+
+    def call(self, method: str, params: Any = None, token: str | None = None) -> Any:
+        answer = self.server.rpc(token or self.admin(), method, params)
+        assert "result" in answer, answer
+        return answer["result"]
+
+    def sign_in_link(self) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "lmrpc", "ui", "--url", self.url],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout.strip()
+
+
+@pytest.fixture
+def embedded(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[Embedded]:
+    data_dir = tmp_path / "data"
+    env = server_env(database_url, tokens, data_dir, EMBEDDED)
+    with running_server(env, tmp_path) as srv:
+        yield Embedded(srv, env, keys.load_or_create(data_dir))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    directory = Path(os.environ.get("LMRPC_TEST_ARTIFACTS") or tmp_path / "artifacts")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@dataclass
+class Tab:
+    page: Page
+    problems: list[str]  # console errors (CSP violations among them) and uncaught exceptions
+
+    def screenshot(self, artifacts: Path, request: pytest.FixtureRequest, what: str) -> None:
+        name = request.node.name.replace("[", "-").replace("]", "")
+        path = artifacts / f"{name}-{what}.png"
+        self.page.screenshot(path=path, full_page=True)
+        print(f"screenshot: {path}")
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    """A fresh browser context (own sessionStorage) that records every page error."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    yield Tab(page, problems)
+    context.close()
+
+
+def seed(site: Embedded) -> None:
+    """A product, a configuration with two features, agent reports, a job and a heartbeat."""
+    product = site.call("products.create", {"name": "abaqus"})
+    site.call(
+        "configurations.create",
+        {
+            "name": "abaqus-site",
+            "cluster_client_id": "cluster-a",
+            "type": "flexlm",
+            "license_servers": [{"host": "lic1.example.org", "port": 27000}],
+            "features": [
+                {"name": "standard", "product_id": product["id"], "reserved": 2},
+                {"name": "cae", "product_id": product["id"]},
+            ],
+        },
+    )
+    site.call(
+        "features.bulk_update",
+        {
+            "features": [
+                {"product_name": "abaqus", "feature_name": "standard", "total": 50, "used": 12},
+                {"product_name": "abaqus", "feature_name": "cae", "total": 4, "used": 1},
+            ]
+        },
+    )
+    site.call(
+        "jobs.create",
+        {
+            "slurm_job_id": "1001",
+            "username": "alice",
+            "lead_host": "node01",
+            "bookings": [{"product_feature": "abaqus.standard", "quantity": 5}],
+        },
+    )
+    site.call("clusters.report_status", {"interval": 60})
+
+
+def code_of(link: str) -> str:
+    fragment = urlsplit(link).fragment
+    assert fragment.startswith("code="), link
+    return fragment.removeprefix("code=")
+
+
+def redeem(url: str, body: Any) -> httpx.Response:
+    return httpx.post(url + "/ui/session", json=body, timeout=30)
+
+
+# --- HTTP: what the server sends -----------------------------------------------------------
+
+
+def test_page_and_files_are_served_with_strict_headers(embedded: Embedded) -> None:
+    page = httpx.get(embedded.url + "/ui/", timeout=30)
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    csp = page.headers["content-security-policy"]
+    assert csp.startswith("default-src 'self'")
+    assert "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    for name, content_type in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+    ]:
+        answer = httpx.get(f"{embedded.url}/ui/{name}", timeout=30)
+        assert answer.status_code == 200, name
+        assert answer.headers["content-type"] == content_type
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    # every asset the page names is local: no CDN, no web font
+    assert "http" not in page.text.replace('content="width', "")
+    moved = httpx.get(embedded.url + "/ui", timeout=30)
+    assert (moved.status_code, moved.headers["location"]) == (308, "/ui/")
+    config = httpx.get(embedded.url + "/ui/config.json", timeout=30)
+    assert config.json() == {"mode": "embedded"}
+    assert config.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/nope.js", "/ui/../pyproject.toml", "/ui/%2e%2e/app.py", "/ui/vendor/"]
+)
+def test_only_the_page_files_are_served(embedded: Embedded, path: str) -> None:
+    answer = httpx.get(embedded.url + path, timeout=30)
+    assert answer.status_code == 404
+    assert "Traceback" not in answer.text
+
+
+# --- the one-time sign-in code ---------------------------------------------------------------
+
+
+def test_sign_in_link_works_once_and_grants_read_only(embedded: Embedded) -> None:
+    link = embedded.sign_in_link()
+    assert link.startswith(embedded.url + "/ui/#code=")
+    code = code_of(link)
+    first = redeem(embedded.url, {"code": code})
+    assert first.status_code == 200, first.text
+    token = first.json()["access_token"]
+    assert first.json()["expires_in"] == signin.SESSION_TTL_S
+    assert embedded.server.rpc(token, "features.list")["result"] == []
+    refused = embedded.server.rpc(token, "products.create", {"name": "abaqus"})
+    assert refused["error"]["code"] == -32003
+    again = redeem(embedded.url, {"code": code})
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+
+
+def test_expired_or_malformed_codes_get_a_clear_answer(embedded: Embedded) -> None:
+    data_dir = Path(embedded.env["LMRPC_DATA_DIR"])
+    expired = signin.issue(data_dir, valid_for=-1)
+    answer = redeem(embedded.url, {"code": expired})
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
+    assert "lmrpc ui" in answer.json()["reason"]
+    for body in [{"code": "x" * 43}, {"code": 7}, {"nope": 1}, ["code"], "code"]:
+        answer = redeem(embedded.url, body)
+        assert answer.status_code == 400, body
+        assert answer.json()["error"] in {"invalid_grant", "invalid_request"}
+    garbage = httpx.post(embedded.url + "/ui/session", content=b"\xff" * 5000, timeout=30)
+    assert (garbage.status_code, garbage.json()["error"]) == (400, "invalid_request")
+
+
+def test_racing_redeemers_of_one_code_have_one_winner(
+    database_url: str, tokens: TokenFactory, tmp_path: Path
+) -> None:
+    """Two server processes, sixteen concurrent redeemers: exactly one gets a token."""
+    data_dir = tmp_path / "data"
+    env = server_env(database_url, tokens, data_dir, EMBEDDED)
+    with running_server(env, tmp_path, workers=2) as srv:
+        code = signin.issue(data_dir)
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: redeem(srv.url, {"code": code}), range(16)))
+    assert sorted(a.status_code for a in answers) == [200] + [400] * 15
+
+
+@pytest.fixture(scope="module")
+def codes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("codes")
+
+
+@given(candidate=st.text(max_size=60))
+def test_only_issued_codes_redeem(codes_dir: Path, candidate: str) -> None:
+    directory = codes_dir
+    issued = signin.issue(directory)
+    assert signin.redeem(directory, candidate) is None or candidate == issued
+    assert signin.redeem(directory, issued) is not None
+    assert signin.redeem(directory, issued) is None
+
+
+# --- in the browser --------------------------------------------------------------------------
+
+
+def open_signed_in(tab: Tab, site: Embedded) -> None:
+    tab.page.goto(site.sign_in_link())
+    expect(tab.page.locator("body[data-loaded=true]")).to_have_count(1)
+
+
+def test_dashboard_signs_in_and_shows_the_api_numbers(
+    embedded: Embedded, tab: Tab, artifacts: Path, request: pytest.FixtureRequest
+) -> None:
+    seed(embedded)
+    page = tab.page
+    open_signed_in(tab, embedded)
+    assert page.url == embedded.url + "/ui/"  # the code left the address bar
+    assert page.evaluate("sessionStorage.getItem('lmrpc.token')")
+    for feature in embedded.call("features.list"):
+        row = page.locator(f".feature[data-feature-id='{feature['id']}']")
+        expect(row.locator(".name")).to_have_text(f"abaqus.{feature['name']}")
+        available = (
+            feature["total"] - feature["used"] - feature["booked_total"] - feature["reserved"]
+        )
+        for kind, value in [
+            ("total", feature["total"]),
+            ("used", feature["used"]),
+            ("booked", feature["booked_total"]),
+            ("reserved", feature["reserved"]),
+            ("available", available),
+        ]:
+            expect(row.locator(f".num.{kind} b")).to_have_text(str(value))
+        expect(row.locator(".bar")).to_have_attribute(
+            "aria-label",
+            f"{feature['used'] + feature['booked_total'] + feature['reserved']}"
+            f" of {feature['total']} taken",
+        )
+    expect(page.locator("#jobs td").first).to_have_text("1001")
+    expect(page.locator("#jobs")).to_contain_text("abaqus.standard \u00d7 5")
+    expect(page.locator("#clusters")).to_contain_text("cluster-a")
+    expect(page.locator("#clusters .badge")).to_have_text("healthy")
+    tab.screenshot(artifacts, request, "desktop")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    tab.screenshot(artifacts, request, "phone")
+    assert tab.problems == []
+
+
+def test_a_used_link_says_so(embedded: Embedded, tab: Tab) -> None:
+    link = embedded.sign_in_link()
+    assert redeem(embedded.url, {"code": code_of(link)}).status_code == 200
+    tab.page.goto(link)
+    expect(tab.page.locator("#notice")).to_contain_text("expired or already used")
+    assert tab.page.evaluate("sessionStorage.getItem('lmrpc.token')") is None
+    assert [p for p in tab.problems if "400" not in p] == []  # the refused POST is logged
+
+
+def test_token_without_feature_read_sees_a_clear_message(
+    embedded: Embedded, tab: Tab, artifacts: Path, request: pytest.FixtureRequest
+) -> None:
+    seed(embedded)
+    token = keys.mint(
+        embedded.key, permissions=["license-manager:job:read", "license-manager:status:read"]
+    )
+    tab.page.add_init_script(f"sessionStorage.setItem('lmrpc.token', {token!r})")
+    tab.page.goto(embedded.url + "/ui/")
+    expect(tab.page.locator("body[data-loaded=true]")).to_have_count(1)
+    expect(tab.page.locator("#features .problem")).to_have_text(
+        "Your token lacks license-manager:feature:read, which this view needs (features.list)."
+    )
+    expect(tab.page.locator("#clusters")).to_contain_text("cluster-a")  # it may read those
+    tab.screenshot(artifacts, request, "forbidden")
+    assert tab.problems == []
