@@ -22,8 +22,12 @@ from joserfc.jwk import RSAKey
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from lmrpc import keys
+from lmrpc.settings import Settings
 from lmrpc.ui import signin
-from tests.server import Server, running_server, server_env
+from lmrpc.ui.routes import Dashboard
+from tests.oidc_issuer import AUDIENCE as ISSUER_AUDIENCE
+from tests.oidc_issuer import Issuer, running_issuer
+from tests.server import Server, free_port, running_server, server_env
 from tests.tokens import TokenFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -345,4 +349,89 @@ def test_token_without_feature_read_sees_a_clear_message(
     )
     expect(tab.page.locator("#clusters")).to_contain_text("cluster-a")  # it may read those
     tab.screenshot(artifacts, request, "forbidden")
+    assert tab.problems == []
+
+
+# --- with an OIDC issuer: Authorization Code with PKCE -----------------------------------------
+
+DASHBOARD_CLIENT = "lmrpc-dashboard"
+
+
+@dataclass
+class OidcSite:
+    server: Server
+    issuer: Issuer
+
+    def admin(self) -> str:
+        return self.issuer.client_credentials("cluster-a", "agent-secret")
+
+
+@pytest.fixture
+def oidc_site(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[OidcSite]:
+    with running_issuer() as issuer:
+        issuer.add_client("cluster-a", "agent-secret", ["license-manager:admin"])
+        issuer.add_client(DASHBOARD_CLIENT, "", list(signin.READ_ONLY_PERMISSIONS))
+        env = server_env(
+            database_url,
+            tokens,
+            tmp_path / "data",
+            {
+                "LMRPC_OIDC_JWKS_FILE": None,
+                "LMRPC_OIDC_ISSUER": issuer.url,
+                "LMRPC_OIDC_AUDIENCE": ISSUER_AUDIENCE,
+                "LMRPC_UI_CLIENT_ID": DASHBOARD_CLIENT,
+            },
+        )
+        with running_server(env, tmp_path) as srv:
+            yield OidcSite(srv, issuer)
+
+
+def test_oidc_config_names_the_issuers_endpoints(oidc_site: OidcSite) -> None:
+    issuer = oidc_site.issuer.url
+    page = httpx.get(oidc_site.server.url + "/ui/", timeout=30)
+    assert f"connect-src 'self' {issuer}" in page.headers["content-security-policy"]
+    config = httpx.get(oidc_site.server.url + "/ui/config.json", timeout=30).json()
+    assert config == {
+        "mode": "oidc",
+        "client_id": DASHBOARD_CLIENT,
+        "scope": "openid",
+        "audience": ISSUER_AUDIENCE,
+        "authorization_endpoint": issuer + "/authorize",
+        "token_endpoint": issuer + "/token",
+    }
+    refused = httpx.post(oidc_site.server.url + "/ui/session", json={"code": "x"}, timeout=30)
+    assert refused.status_code == 404  # one-time codes belong to the embedded default
+
+
+async def test_oidc_config_explains_what_is_missing() -> None:
+    without_client = Dashboard(Settings(oidc_issuer="http://127.0.0.1:9"))
+    assert (await without_client.config())["reason"] == (
+        "sign-in needs LMRPC_OIDC_ISSUER and LMRPC_UI_CLIENT_ID"
+    )
+    port = free_port()  # nothing listens there
+    down = Dashboard(Settings(oidc_issuer=f"http://127.0.0.1:{port}", ui_client_id="ui"))
+    config = await down.config()
+    assert config["mode"] == "unavailable"
+    assert config["reason"].startswith("identity provider:")
+    assert "connect-src" not in down.content_security_policy()
+
+
+def test_dashboard_signs_in_with_pkce(
+    oidc_site: OidcSite, tab: Tab, artifacts: Path, request: pytest.FixtureRequest
+) -> None:
+    admin = oidc_site.admin()
+    assert oidc_site.server.rpc(admin, "products.create", {"name": "ansys"})["result"]
+    page = tab.page
+    page.goto(oidc_site.server.url + "/ui/")
+    expect(page.locator("#notice")).to_have_text("Sign in to see the licenses.")
+    tab.screenshot(artifacts, request, "signed-out")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("body[data-loaded=true]")).to_have_count(1)
+    assert page.url == oidc_site.server.url + "/ui/"  # code and state left the address bar
+    expect(page.locator("#features")).to_have_text("No features yet.")
+    seen = oidc_site.issuer.requests()
+    assert any(
+        line.startswith("GET /authorize?") and "code_challenge_method=S256" in line for line in seen
+    )
+    assert "POST /token" in seen
     assert tab.problems == []
