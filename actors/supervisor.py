@@ -4,6 +4,7 @@ All actor tasks run in the supervisor's nursery (structured concurrency: shutdow
 the tree). Callers talk to actors only through the supervisor's methods.
 """
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,21 +14,39 @@ from actors.committer import Committer
 from actors.feature_actor import FeatureActor
 from actors.messages import Book, Hold, Message
 from actors.transactions import BookingRequest
+from actors.usage import BookedSampler, Clock, RefusalCounter, seconds
+from storage import history, refusals
 from storage.errors import NotEnoughLicenses, StorageUnavailable
 from storage.facade import Storage
+from storage.rows import now
 
 IDLE_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 10.0
+USAGE_RESOLUTION_S = 60
 
 Held = tuple[FeatureActor, int]
 
+log = logging.getLogger("lmrpc.actors")
+
 
 class Supervisor:
-    def __init__(self, storage: Storage, *, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        clock: Clock = now,
+        usage_resolution: int = USAGE_RESOLUTION_S,
+    ) -> None:
         self.storage = storage
         self._idle_timeout = idle_timeout
         self._actors: dict[int, FeatureActor] = {}
-        self._committer = Committer(storage)
+        self.clock = clock  # the usage history's time (tests move it by hand)
+        self.sampler = BookedSampler(clock, usage_resolution)
+        self.refusals = RefusalCounter(clock)
+        self.usage_tiers = history.tiers(usage_resolution)
+        self._rolled_up_to = 0  # the first roll-up looks at every row
+        self._committer = Committer(storage, self.sampler)
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
         self._stopped = trio.Event()
@@ -49,10 +68,12 @@ class Supervisor:
                     with trio.move_on_after(self._idle_timeout / 4):
                         await self._closed.wait()
                     self._retire_idle()
+                    await self._keep_usage()
                 # Shutting down: let actors finish the commits they have started and answer.
                 with trio.move_on_after(DRAIN_TIMEOUT_S):
                     while any(actor.running for actor in self._actors.values()):
                         await trio.sleep(0.01)
+                    await self._keep_usage()
                 nursery.cancel_scope.cancel()
         finally:
             self._nursery = None
@@ -63,6 +84,42 @@ class Supervisor:
         self._closed.set()
         if self._nursery is not None:
             await self._stopped.wait()
+
+    async def _keep_usage(self) -> None:
+        """Housekeeping that may fail without harm: it is tried again on the next tick."""
+        try:
+            await self.flush_refusals()
+            await self.roll_up()
+        except StorageUnavailable:
+            log.warning("usage housekeeping postponed: storage unavailable")
+
+    async def flush_refusals(self) -> None:
+        """Write the refusals counted since the last flush, in one transaction."""
+        pending = self.refusals.take()
+        if not pending:
+            return
+        try:
+            await self.storage.write(lambda conn: refusals.add(conn, pending))
+        except BaseException:
+            self.refusals.put_back(pending)
+            raise
+
+    async def roll_up(self) -> None:
+        """Roll the usage history's complete buckets up into coarser tiers, at most once
+        per bucket of the second tier (an hour)."""
+        current = seconds(self.clock())
+        coarse = self.usage_tiers[1].step
+        if current - current % coarse <= self._rolled_up_to:
+            return
+        since = max(self._rolled_up_to - coarse, 0)
+        tiers = self.usage_tiers
+        await self.storage.write(lambda conn: history.roll_up_tiers(conn, tiers, current, since))
+        self._rolled_up_to = current - current % coarse
+
+    def refuse(self, refusal: NotEnoughLicenses, cluster: str) -> None:
+        """Count a -32010 answer (metrics and the refused-demand history)."""
+        self.refused += 1
+        self.refusals.count(refusal, cluster)
 
     def _retire_idle(self) -> None:
         horizon = trio.current_time() - self._idle_timeout
@@ -94,8 +151,10 @@ class Supervisor:
         """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
         try:
             _, result = await self._ask(feature_id, Book(request))
-        except NotEnoughLicenses:
-            self.refused += 1
+        except NotEnoughLicenses as refusal:
+            actor = self._actors.get(feature_id)
+            feature = actor.feature if actor is not None else None
+            self.refuse(refusal, feature.cluster_client_id if feature is not None else "")
             raise
         self.admitted += 1
         booking: dict[str, Any] = result

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(default=15.0, ge=0)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
+    # Usage history: at most one sample per feature and this many seconds (docs/usage.md).
+    usage_resolution: int = Field(default=60, ge=1, le=3600)
     ui_client_id: str | None = None
     ui_scope: str = "openid"
 

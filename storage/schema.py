@@ -6,6 +6,7 @@ configuration's cluster so that "one product.feature per cluster" is a plain uni
 """
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
@@ -136,3 +137,50 @@ cluster_statuses = Table(
 )
 
 Index("ix_jobs_created_at", jobs.c.created_at)
+
+# The latest set of checkouts the agent read from the license server, per feature.
+feature_checkouts = Table(
+    "feature_checkouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "feature_id",
+        Integer,
+        ForeignKey("features.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("username", NAME, nullable=False),
+    Column("lead_host", NAME, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    sqlite_autoincrement=True,
+)
+
+# Usage history: one row per feature, tier (``step`` seconds) and bucket start ``t`` (Unix
+# seconds, compact on both engines). Rows carry the last counters seen in the bucket and
+# the highest ``used``; no surrogate id, so none can be reused.
+usage_samples = Table(
+    "usage_samples",
+    metadata,
+    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("t", BigInteger, primary_key=True),
+    Column("total", Integer, nullable=False),
+    Column("used", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("booked", Integer, nullable=False),
+    Column("peak_used", Integer, nullable=False),
+)
+
+# Refused demand (-32010) per feature and hour (``t``: Unix seconds of the hour's start).
+usage_refusals = Table(
+    "usage_refusals",
+    metadata,
+    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
+    Column("t", BigInteger, primary_key=True),
+    Column("refused_calls", BigInteger, nullable=False),
+    Column("refused_licenses", BigInteger, nullable=False),
+)
+Index("ix_usage_refusals_t", usage_refusals.c.t)

@@ -1,0 +1,246 @@
+"""Checkouts, usage history and refused demand through the dispatcher, on both backends,
+with the usage clock in the test's hand (no sleeps)."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import trio
+
+from actors import Supervisor
+from storage.facade import Storage
+from tests import rpc_objects as make
+from tests.conftest import Rpc, identity
+
+AGENT_A = identity("feature:update", "feature:read", cluster="cluster-a")
+READER = identity("feature:read", cluster=None)
+START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The usage history's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def actors(
+    storage: Storage, nursery: trio.Nursery, clock: Clock
+) -> AsyncIterator[Supervisor]:
+    supervisor = Supervisor(storage, clock=clock)
+    await nursery.start(supervisor.run)
+    yield supervisor
+    await supervisor.close()
+
+
+@pytest.fixture
+def usage(storage: Storage, actors: Supervisor) -> Rpc:
+    return Rpc(storage, actors)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def report(product: str, feature: str, total: int, used: int, **extra: Any) -> dict[str, Any]:
+    return {"product_name": product, "feature_name": feature, "total": total, "used": used, **extra}
+
+
+async def _feature(rpc: Rpc, total: int = 10, reserved: int = 0) -> dict[str, Any]:
+    abaqus = await make.product(rpc, "abaqus")
+    config = await make.configuration(rpc)
+    feature = await make.feature(rpc, config["id"], abaqus, "cfd", reserved=reserved)
+    await rpc("features.update", {"id": feature["id"], "total": total})
+    return feature
+
+
+def checkout(username: str, quantity: int, host: str = "n1") -> dict[str, Any]:
+    return {"username": username, "lead_host": host, "quantity": quantity}
+
+
+# -- checkouts -------------------------------------------------------------------------
+
+
+async def test_checkouts_replaced_by_reports_that_carry_them(usage: Rpc, clock: Clock) -> None:
+    feature = await _feature(usage)
+    sets = [checkout("alice", 2), checkout("bob", 1, "n2"), checkout("alice", 1, "n3")]
+    await usage(
+        "features.bulk_update", {"features": [report("abaqus", "cfd", 10, 4, checkouts=sets)]},
+        as_=AGENT_A,
+    )  # fmt: skip
+    got = await usage("features.checkouts", {"feature_id": feature["id"]})
+    assert got == [{**entry, "reported_at": stamp(START)} for entry in sets]
+    assert await usage("usage.by_user") == [
+        {"username": "alice", "product_feature": "abaqus.cfd", "quantity": 3},
+        {"username": "bob", "product_feature": "abaqus.cfd", "quantity": 1},
+    ]
+    # A report without checkouts leaves the set; an empty list clears it.
+    clock.advance(minutes=1)
+    await usage("features.bulk_update", {"features": [report("abaqus", "cfd", 10, 4)]}, as_=AGENT_A)
+    assert len(await usage("features.checkouts", {"feature_id": feature["id"]})) == 3
+    await usage(
+        "features.bulk_update", {"features": [report("abaqus", "cfd", 10, 4, checkouts=[])]},
+        as_=AGENT_A,
+    )  # fmt: skip
+    assert await usage("features.checkouts", {"feature_id": feature["id"]}) == []
+    assert await usage("usage.by_user") == []
+
+
+async def test_by_user_of_one_cluster_and_checkouts_errors(usage: Rpc) -> None:
+    feature = await _feature(usage)
+    config_b = await make.configuration(usage, name="b", cluster="cluster-b")
+    product = (await usage("products.list"))[0]["id"]
+    await make.feature(usage, config_b["id"], product, "cfd")
+    agent_b = identity("feature:update", cluster="cluster-b")
+    one = {"features": [report("abaqus", "cfd", 5, 1, checkouts=[checkout("carol", 1)])]}
+    await usage("features.bulk_update", one, as_=AGENT_A)
+    await usage("features.bulk_update", one, as_=agent_b)
+    assert await usage("usage.by_user", {"cluster_client_id": "cluster-b"}) == [
+        {"username": "carol", "product_feature": "abaqus.cfd", "quantity": 1}
+    ]
+    assert (await usage("usage.by_user"))[0]["quantity"] == 2  # summed over both clusters
+    error = await usage.error("features.checkouts", {"feature_id": feature["id"] + 99})
+    assert error.code == -32004
+    bad = {"features": [report("abaqus", "cfd", 5, 1, checkouts=[checkout("x", 0)])]}
+    assert (await usage.error("features.bulk_update", bad, as_=AGENT_A)).code == -32602
+
+
+# -- history ---------------------------------------------------------------------------
+
+
+async def test_history_samples_reports_and_bookings(usage: Rpc, clock: Clock) -> None:
+    feature = await _feature(usage, total=10, reserved=1)
+    await usage("features.bulk_update", {"features": [report("abaqus", "cfd", 10, 2)]}, as_=AGENT_A)
+    clock.advance(seconds=20)  # same minute: the bucket keeps the last values, the peak
+    await usage("features.bulk_update", {"features": [report("abaqus", "cfd", 10, 5)]}, as_=AGENT_A)
+    clock.advance(seconds=20)
+    await usage("features.bulk_update", {"features": [report("abaqus", "cfd", 10, 3)]}, as_=AGENT_A)
+    clock.advance(minutes=2)  # a booking between reports moves the booked line
+    await make.booking(usage, feature["id"], 4)
+    params = {
+        "feature_id": feature["id"],
+        "since": stamp(START),
+        "until": stamp(START + timedelta(minutes=4)),
+        "step": 60,
+    }
+    series = await usage("usage.history", params)
+    assert series == [
+        {"t": stamp(START), "total": 10, "used": 3, "reserved": 1, "booked": 0, "peak_used": 5},
+        {"t": "2026-12-01T00:01:00Z", "total": 10, "used": 3, "reserved": 1, "booked": 0,
+         "peak_used": 3},
+        {"t": "2026-12-01T00:02:00Z", "total": 10, "used": 3, "reserved": 1, "booked": 4,
+         "peak_used": 3},
+        {"t": "2026-12-01T00:03:00Z", "total": 10, "used": 3, "reserved": 1, "booked": 4,
+         "peak_used": 3},
+    ]  # fmt: skip
+    by_name = {**params, "product_feature": "abaqus.cfd"}
+    del by_name["feature_id"]
+    assert await usage("usage.history", by_name, as_=AGENT_A) == series
+    before = {**params, "since": stamp(START - timedelta(minutes=1)), "step": 120}
+    points = await usage("usage.history", before)
+    assert [p["t"] for p in points] == ["2026-11-30T23:58:00Z", "2026-12-01T00:00:00Z",
+                                        "2026-12-01T00:02:00Z"]  # fmt: skip
+    assert points[0]["used"] is None and points[1]["peak_used"] == 5
+
+
+async def test_history_rolls_up_to_hours(usage: Rpc, actors: Supervisor, clock: Clock) -> None:
+    feature = await _feature(usage)
+    used = [9, 3, 1, 4]
+    for value in used:  # one report per 20 minutes, hours 0 and 1
+        await usage(
+            "features.bulk_update", {"features": [report("abaqus", "cfd", 10, value)]}, as_=AGENT_A
+        )
+        clock.advance(minutes=40)
+    hours = {
+        "feature_id": feature["id"],
+        "since": stamp(START),
+        "until": stamp(START + timedelta(hours=3)),
+        "step": 3600,
+    }
+    fresh = await usage("usage.history", hours)
+    clock.advance(days=3)  # past the minutes' keep
+    await actors.roll_up()
+    assert await usage("usage.history", hours) == fresh
+    assert [(p["used"], p["peak_used"]) for p in fresh] == [(3, 9), (1, 1), (4, 4)]
+    minutes = await actors.storage.read(
+        lambda conn: conn.exec_driver_sql(
+            "SELECT count(*) FROM usage_samples WHERE step = 60"
+        ).scalar_one()
+    )
+    assert minutes == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"since": "2026-12-01T00:00:00Z", "until": "2026-12-01T01:00:00Z"}, "exactly one"),
+        ({"feature_id": 1, "since": "yesterday", "until": "2026-12-01T01:00:00Z"}, "since"),
+        ({"feature_id": 1, "since": 5, "until": "2026-12-01T01:00:00Z"}, "since"),
+        ({"feature_id": 1, "since": "2026-12-01T00:00:00", "until": "2026-12-01T01:00:00Z"},
+         "since"),
+        ({"feature_id": 1, "since": "2026-12-01T02:00:00Z", "until": "2026-12-01T01:00:00Z"},
+         "later"),
+        ({"feature_id": 1, "since": "2020-12-01T00:00:00Z", "until": "2026-12-01T01:00:00Z",
+          "step": 1}, "points"),
+    ],
+)  # fmt: skip
+async def test_history_bad_params(usage: Rpc, params: dict[str, Any], message: str) -> None:
+    error = await usage.error("usage.history", params)
+    assert error.code == -32602
+    assert message in str(error.data)
+
+
+async def test_history_unknown_feature_and_no_cluster(usage: Rpc) -> None:
+    interval = {"since": "2026-12-01T00:00:00Z", "until": "2026-12-01T01:00:00Z"}
+    error = await usage.error("usage.history", {**interval, "feature_id": 7})
+    assert (error.code, error.data) == (-32004, {"resource": "feature", "id": 7})
+    error = await usage.error("usage.history", {**interval, "product_feature": "a.b"}, as_=AGENT_A)
+    assert (error.code, error.data) == (-32004, {"missing": ["a.b"]})
+    error = await usage.error("usage.history", {**interval, "product_feature": "a.b"}, as_=READER)
+    assert error.code == -32011
+
+
+# -- refusals --------------------------------------------------------------------------
+
+
+async def test_refusals_counted_per_feature_and_hour(
+    usage: Rpc, actors: Supervisor, clock: Clock
+) -> None:
+    feature = await _feature(usage, total=2)
+    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
+    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 3}
+    assert (await usage.error("bookings.create", booking)).code == -32010
+    clock.advance(minutes=30)
+    wanted = {"slurm_job_id": "2", "username": "a", "lead_host": "n",
+              "bookings": [{"product_feature": "abaqus.cfd", "quantity": 5}]}  # fmt: skip
+    assert (await usage.error("jobs.create", wanted)).code == -32010
+    clock.advance(hours=1)
+    assert (await usage.error("bookings.create", booking)).code == -32010
+    interval = {"since": stamp(START), "until": stamp(START + timedelta(hours=3))}
+    row = {"feature_id": feature["id"], "product_feature": "abaqus.cfd"}
+    assert await usage("usage.refusals", interval) == [
+        {"t": stamp(START), **row, "refused_calls": 2, "refused_licenses": 8},
+        {"t": "2026-12-01T01:00:00Z", **row, "refused_calls": 1, "refused_licenses": 3},
+    ]
+    assert await usage("usage.refusals", {**interval, "step": 7200}) == [
+        {"t": stamp(START), **row, "refused_calls": 3, "refused_licenses": 11},
+    ]
+    assert actors.refusals.licenses == {("cluster-a", "abaqus", "cfd"): 11}
+    assert actors.refused == 3
+    later = {"since": stamp(START + timedelta(hours=2)), "until": stamp(START + timedelta(hours=3))}
+    assert await usage("usage.refusals", {**later, "feature_id": feature["id"]}) == []
+    error = await usage.error("usage.refusals", {**interval, "step": 60})
+    assert error.code == -32602
