@@ -7,6 +7,7 @@ Screenshots go to ``$LMRPC_TEST_ARTIFACTS`` (or the test's tmp dir); each path i
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from lmrpc import keys
 from lmrpc.settings import Settings
 from lmrpc.ui import signin
 from lmrpc.ui.routes import Dashboard
+from storage import engine as storage_engine
+from storage import history
 from tests.oidc_issuer import AUDIENCE as ISSUER_AUDIENCE
 from tests.oidc_issuer import Issuer, running_issuer
 from tests.server import Server, free_port, running_server, server_env
@@ -434,4 +437,82 @@ def test_dashboard_signs_in_with_pkce(
         line.startswith("GET /authorize?") and "code_challenge_method=S256" in line for line in seen
     )
     assert "POST /token" in seen
+    assert tab.problems == []
+
+
+# --- history, refusals and checkouts (the usage methods) ---------------------------------------
+
+
+PAST_REPORTS = 12  # one every 10 minutes over the last two hours
+
+
+def record_past_reports(database_url: str, feature: dict[str, Any]) -> None:
+    """What an agent reporting every 10 minutes would have left over the last two hours
+    (written as the report path writes it, at past times: a test cannot wait hours)."""
+    engine = storage_engine.create(database_url)
+    now = int(time.time())
+    with engine.begin() as conn:
+        for k in range(PAST_REPORTS, 0, -1):
+            used = 10 + (k * 7) % 25
+            history.record(conn, 60, now - k * 600, [(feature["id"], 50, used, 2, k % 6)])
+    engine.dispose()
+
+
+def test_history_chart_draws_after_reports_and_shows_a_refusal(
+    embedded: Embedded,
+    database_url: str,
+    tab: Tab,
+    artifacts: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    seed(embedded)
+    standard = next(f for f in embedded.call("features.list") if f["name"] == "standard")
+    record_past_reports(database_url, standard)
+    checkouts = [
+        {"username": "bob", "lead_host": "node07", "quantity": 3},
+        {"username": "carol", "lead_host": "node09", "quantity": 2},
+    ]
+    for used in (14, 20, 26):
+        report = {"product_name": "abaqus", "feature_name": "standard", "total": 50}
+        embedded.call(
+            "features.bulk_update", {"features": [{**report, "used": used, "checkouts": checkouts}]}
+        )
+    refused = embedded.server.rpc(
+        embedded.admin(),
+        "jobs.create",
+        {
+            "slurm_job_id": "1002",
+            "username": "dave",
+            "lead_host": "node11",
+            "bookings": [{"product_feature": "abaqus.standard", "quantity": 40}],
+        },
+    )
+    assert refused["error"]["code"] == -32010
+    page = tab.page
+    open_signed_in(tab, embedded)
+    page.locator(f".feature[data-feature-id='{standard['id']}']").click()
+    expect(page.locator("#history-feature")).to_have_text("abaqus.standard")
+    chart = page.locator(
+        f"#history .chart[data-feature-id='{standard['id']}'][data-range='86400'][data-drawn=true]"
+    )
+    expect(chart.locator("canvas")).to_have_count(1)
+    # every past report and the ones just made: at least one point per 10 minutes
+    assert int(chart.get_attribute("data-points") or 0) > PAST_REPORTS
+    expect(chart).to_have_attribute("data-refused", "40")
+    expect(page.locator("#history .refusals")).to_have_text(
+        "Refused in this range: 40 licenses in 1 request."
+    )
+    rows = page.locator("#checkouts tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("bob")
+    expect(rows.nth(0)).to_contain_text("node07")
+    expect(page.locator("#by-user")).to_contain_text("carol")
+    tab.screenshot(artifacts, request, "history")
+    page.locator(".ranges button", has_text="7 d").click()
+    week = page.locator("#history .chart[data-range='604800'][data-drawn=true]")
+    expect(week.locator("canvas")).to_have_count(1)
+    expect(week).to_have_attribute("data-refused", "40")
+    tab.screenshot(artifacts, request, "history-week")
+    page.set_viewport_size(PHONE)
+    tab.screenshot(artifacts, request, "history-phone")
     assert tab.problems == []

@@ -6,6 +6,7 @@ import { draw, series } from "./chart.js";
 import { call, FORBIDDEN, METHOD_NOT_FOUND, RpcError, UNAUTHENTICATED } from "./rpc.js";
 
 const REFRESH_MS = 30000;
+const HOUR = 3600;
 const $ = (id) => document.getElementById(id);
 
 const state = { features: [], selected: null, range: 86400, chart: null };
@@ -39,6 +40,10 @@ function age(timestamp) {
   if (s < 7200) return `${Math.round(s / 60)} min ago`;
   if (s < 172800) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86400)} d ago`;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 function featureName(f) {
@@ -136,27 +141,34 @@ async function loadHistory(token) {
   if (!f) return el("p", { className: "empty" }, "Pick a feature.");
   const until = new Date();
   const since = new Date(until - state.range * 1000);
-  const step = Math.max(60, Math.round(state.range / 144));
-  const span = { since: since.toISOString(), until: until.toISOString(), step };
+  const span = { since: since.toISOString(), until: until.toISOString() };
+  // The server picks the history's step; refusals are kept per hour, so their step is
+  // whole hours, at most about 200 blocks.
+  const refusalStep = HOUR * Math.max(1, Math.ceil(state.range / HOUR / 200));
   const [history, refusals] = await Promise.all([
     call(token, "usage.history", { feature_id: f.id, ...span }),
-    call(token, "usage.refusals", { feature_id: f.id, ...span }),
+    call(token, "usage.refusals", { feature_id: f.id, ...span, step: refusalStep }),
   ]);
   const calls = refusals.reduce((n, r) => n + r.refused_calls, 0);
   const licenses = refusals.reduce((n, r) => n + r.refused_licenses, 0);
   const chart = el("div", { className: "chart" });
-  chart.dataset.points = history.length;
+  const reported = history.filter((p) => p.used !== null).length;
+  chart.dataset.featureId = f.id;
+  chart.dataset.range = state.range;
+  chart.dataset.points = reported;
   chart.dataset.refused = licenses;
   const summary = el(
     "p",
     { className: "refusals" + (calls ? " some" : "") },
-    calls ? `Refused in this range: ${calls} requests for ${licenses} licenses.` : "No refused requests in this range.",
+    calls
+      ? `Refused in this range: ${plural(licenses, "license")} in ${plural(calls, "request")}.`
+      : "No refused requests in this range.",
   );
-  if (!history.length && !refusals.length) {
+  if (!reported && !refusals.length) {
     return [el("p", { className: "empty" }, "No reports in this range."), summary];
   }
   requestAnimationFrame(() => { // once the section holds the chart, so it has a width
-    state.chart = draw(chart, series(history, refusals));
+    state.chart = draw(chart, series(history, refusals, refusalStep));
     chart.dataset.drawn = "true";
   });
   return [chart, summary];

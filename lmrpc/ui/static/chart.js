@@ -15,16 +15,16 @@ export function seconds(t) {
   return typeof t === "number" ? t : Date.parse(t) / 1000;
 }
 
-// Points on the history's time axis; refusals are matched to them by bucket time.
-export function series(history, refusals) {
-  const refused = new Map();
-  for (const r of refusals) {
-    const t = seconds(r.t);
-    refused.set(t, (refused.get(t) || 0) + r.refused_licenses);
-  }
-  const times = [...new Set([...history.map((p) => seconds(p.t)), ...refused.keys()])].sort((a, b) => a - b);
-  const byTime = new Map(history.map((p) => [seconds(p.t), p]));
-  const pick = (field) => times.map((t) => (byTime.has(t) ? byTime.get(t)[field] : null));
+// Columns on the history's time axis; a refusal bucket (refusalStep seconds) fills every
+// point inside it, so refused demand shows as a block as wide as the time it covers.
+export function series(history, refusals, refusalStep) {
+  const times = history.map((p) => seconds(p.t));
+  const buckets = refusals.map((r) => [seconds(r.t), r.refused_licenses]);
+  const refusedAt = (t) => {
+    const hits = buckets.filter(([start]) => start <= t && t < start + refusalStep);
+    return hits.length ? hits.reduce((n, [, licenses]) => n + licenses, 0) : null;
+  };
+  const pick = (field) => history.map((p) => p[field]);
   return [
     times,
     pick("total"),
@@ -32,7 +32,7 @@ export function series(history, refusals) {
     pick("peak_used"),
     pick("booked"),
     pick("reserved"),
-    times.map((t) => refused.get(t) ?? null),
+    times.map(refusedAt),
   ];
 }
 
@@ -47,6 +47,7 @@ export function draw(container, data) {
     width,
     height: width < 500 ? 220 : 300,
     cursor: { drag: { x: false, y: false } },
+    legend: { live: width >= 500 }, // values on hover where there is a pointer and room
     scales: { x: { time: true } },
     axes: [
       { stroke: "#4b5563", grid: { stroke: "#e5e7eb" } },
@@ -62,8 +63,11 @@ export function draw(container, data) {
       {
         label: "refused",
         stroke: COLORS.refused,
-        fill: "rgba(220, 38, 38, 0.55)",
-        paths: uPlot.paths.bars({ size: [0.6, 24] }),
+        fill: "rgba(220, 38, 38, 0.35)",
+        width: 1,
+        // adjacent full-width bars form the refused bucket's block; 4 px at least, so a
+        // refusal in the last minutes still shows
+        paths: uPlot.paths.bars({ size: [1, Infinity, 4] }),
         points: { show: false },
       },
     ],
