@@ -355,6 +355,17 @@ def test_token_without_feature_read_sees_a_clear_message(
     assert tab.problems == []
 
 
+def test_an_expired_session_asks_to_sign_in_again(embedded: Embedded, tab: Tab) -> None:
+    expired = keys.mint(embedded.key, permissions=signin.READ_ONLY_PERMISSIONS, ttl=-120)
+    tab.page.add_init_script(f"sessionStorage.setItem('lmrpc.token', {expired!r})")
+    tab.page.goto(embedded.url + "/ui/")
+    expect(tab.page.locator("#notice")).to_contain_text("Your session ended")
+    expect(tab.page.locator("#notice")).to_contain_text("Run `lmrpc ui` on the server")
+    expect(tab.page.locator("#features-section")).to_be_hidden()
+    assert tab.page.evaluate("sessionStorage.getItem('lmrpc.token')") is None
+    assert [p for p in tab.problems if "401" not in p] == []  # the refused call is logged
+
+
 # --- with an OIDC issuer: Authorization Code with PKCE -----------------------------------------
 
 DASHBOARD_CLIENT = "lmrpc-dashboard"
@@ -516,3 +527,23 @@ def test_history_chart_draws_after_reports_and_shows_a_refusal(
     page.set_viewport_size(PHONE)
     tab.screenshot(artifacts, request, "history-phone")
     assert tab.problems == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"LMRPC_OIDC_ISSUER": "https://issuer.test/realms/hpc"}, "works only in embedded mode"),
+        ({"LMRPC_MULTI_TENANCY": "1"}, "name the tenant: --organization ORG"),
+    ],
+)
+def test_lmrpc_ui_refuses_what_cannot_sign_in(
+    tmp_path: Path, setting: dict[str, str], message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
+    env.update(LMRPC_DATA_DIR=str(tmp_path), **setting)
+    done = subprocess.run(
+        [sys.executable, "-m", "lmrpc", "ui"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / signin.CODE_DIR).exists()

@@ -30,6 +30,9 @@ def ui(
             err=True,
         )
         raise typer.Exit(2)
+    if settings.multi_tenancy and not organization:
+        typer.echo("with LMRPC_MULTI_TENANCY=1 name the tenant: --organization ORG", err=True)
+        raise typer.Exit(2)
     code = signin.issue(settings.data_dir, organization=organization, session_ttl=ttl)
     typer.echo(f"{url.rstrip('/')}/ui/#code={code}")
 

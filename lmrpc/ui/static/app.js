@@ -50,24 +50,33 @@ function featureName(f) {
   return `${f.product.name}.${f.name}`;
 }
 
-// Fill a section from loader(); an error shows there as a sentence, never as a blank.
+// Fill a section from loader(); a problem shows there as a sentence, never as a blank.
 async function section(id, loader) {
   const body = $(id);
   try {
     body.replaceChildren(...[await loader()].flat());
   } catch (error) {
-    if (!(error instanceof RpcError)) throw error;
-    if (error.code === UNAUTHENTICATED) throw error;
+    if (error instanceof RpcError && error.code === UNAUTHENTICATED) {
+      await sessionEnded(error);
+      return;
+    }
     body.replaceChildren(el("p", { className: "problem" }, explain(error)));
   }
 }
 
 function explain(error) {
+  if (!(error instanceof RpcError)) return `Could not load: ${error.message}`;
   if (error.code === FORBIDDEN && error.data.required) {
     return `Your token lacks ${error.data.required}, which this view needs (${error.method}).`;
   }
   if (error.code === METHOD_NOT_FOUND) return `This server does not offer ${error.method} yet.`;
   return `${error.method}: ${error.message}`;
+}
+
+async function sessionEnded(error) {
+  if (!auth.token()) return; // another view noticed first
+  auth.signOut();
+  await showSignIn(`Your session ended (${error.data.reason || error.message}).`);
 }
 
 function bar(f) {
@@ -230,25 +239,18 @@ async function loadClusters(token) {
 async function refresh() {
   const token = auth.token();
   if (!token) return;
-  try {
-    await section("features", () => loadFeatures(token));
-    await Promise.all([
-      section("history", () => loadHistory(token)),
-      section("checkouts", () => loadCheckouts(token)),
-      section("by-user", () => loadByUser(token)),
-      section("jobs", () => loadJobs(token)),
-      section("clusters", () => loadClusters(token)),
-    ]);
-    $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    document.body.dataset.loaded = "true";
-  } catch (error) {
-    if (error instanceof RpcError && error.code === UNAUTHENTICATED) {
-      auth.signOut();
-      await showSignIn(`Your session ended (${error.data.reason || error.message}).`);
-      return;
-    }
-    notice(`Could not load: ${error.message}`, "error");
-  }
+  await section("features", () => loadFeatures(token));
+  if (!auth.token()) return;
+  await Promise.all([
+    section("history", () => loadHistory(token)),
+    section("checkouts", () => loadCheckouts(token)),
+    section("by-user", () => loadByUser(token)),
+    section("jobs", () => loadJobs(token)),
+    section("clusters", () => loadClusters(token)),
+  ]);
+  if (!auth.token()) return;
+  $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  document.body.dataset.loaded = "true";
 }
 
 function select(feature) {
