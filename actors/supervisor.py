@@ -45,7 +45,7 @@ class Supervisor:
         self.sampler = BookedSampler(clock, usage_resolution)
         self.refusals = RefusalCounter(clock)
         self.usage_tiers = history.tiers(usage_resolution)
-        self._rolled_up_to = 0  # the first roll-up looks at every row
+        self._rolled_up_to = 0  # the hour last packed
         self._committer = Committer(storage, self.sampler)
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
@@ -86,12 +86,15 @@ class Supervisor:
             await self._stopped.wait()
 
     async def _keep_usage(self) -> None:
-        """Housekeeping that may fail without harm: it is tried again on the next tick."""
+        """Housekeeping that may fail without harm: it is tried again on the next tick, and
+        never takes the actors down with it."""
         try:
             await self.flush_refusals()
             await self.roll_up()
         except StorageUnavailable:
             log.warning("usage housekeeping postponed: storage unavailable")
+        except Exception:
+            log.exception("usage housekeeping failed; it is tried again on the next tick")
 
     async def flush_refusals(self) -> None:
         """Write the refusals counted since the last flush, in one transaction."""
@@ -105,16 +108,14 @@ class Supervisor:
             raise
 
     async def roll_up(self) -> None:
-        """Roll the usage history's complete buckets up into coarser tiers, at most once
-        per bucket of the second tier (an hour)."""
+        """Pack the usage history's complete hours (storage/history.py), once per hour."""
         current = seconds(self.clock())
-        coarse = self.usage_tiers[1].step
-        if current - current % coarse <= self._rolled_up_to:
+        hour = current - current % self.usage_tiers[0].block
+        if hour <= self._rolled_up_to:
             return
-        since = max(self._rolled_up_to - coarse, 0)
         tiers = self.usage_tiers
-        await self.storage.write(lambda conn: history.roll_up_tiers(conn, tiers, current, since))
-        self._rolled_up_to = current - current % coarse
+        await self.storage.write(lambda conn: history.roll_up_tiers(conn, tiers, current))
+        self._rolled_up_to = hour
 
     def refuse(self, refusal: NotEnoughLicenses, cluster: str) -> None:
         """Count a -32010 answer (metrics and the refused-demand history)."""

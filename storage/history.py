@@ -1,24 +1,28 @@
-"""Usage history rows: samples written by reports and admissions, rolled up into coarser
-tiers, read back as series (the arithmetic lives in ``storage.series``).
+"""Usage history rows: samples written by reports and admissions, packed and rolled up
+every hour, read back as series (the arithmetic lives in ``storage.series``).
 
-Tiers are ``(step, keep)`` pairs in seconds, finest first: the finest tier is what reports
-write (``LMRPC_USAGE_RESOLUTION``), each coarser one is rolled up from the one before, and
-rows older than their tier's ``keep`` are deleted once the next tier holds them.
+Two tiers: the reported samples (``LMRPC_USAGE_RESOLUTION``, kept 2 days) and hours (kept
+400 days). Reports and admissions upsert plain rows into ``usage_samples``; the hourly
+roll-up packs each complete hour's rows into a block of the first tier, rolls them up into
+that hour's sample in the week's block of the second tier, deletes the rows, and drops
+blocks past their tier's keep. So the row table holds about an hour, and the rest costs a
+few bytes per bucket (storage/packing.py).
 """
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.schema import usage_samples
+from storage.packing import pack, unpack
+from storage.schema import usage_blocks, usage_samples
 from storage.series import Sample, finest, points, roll_up
 
 HOUR = 3600
 DAY = 86400
+WEEK = 7 * DAY
 
 _COLUMNS = (
     usage_samples.c.t,
@@ -33,28 +37,37 @@ _COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    step: int
-    keep: int  # seconds a row of this tier is kept
+    step: int  # bucket width, seconds
+    keep: int  # seconds a bucket is kept
+    block: int  # seconds of buckets packed into one row
 
 
-def tiers(resolution: int) -> tuple[Tier, ...]:
-    """The reported samples for 2 days, hours for 400 days (docs/usage.md: sizes)."""
-    return (Tier(resolution, 2 * DAY), Tier(HOUR, 400 * DAY))
+def tiers(resolution: int) -> tuple[Tier, Tier]:
+    """The reported samples for 2 days, then hours for 400 days (docs/usage.md: sizes)."""
+    return (Tier(resolution, 2 * DAY, HOUR), Tier(HOUR, 400 * DAY, WEEK))
 
 
-def _upsert(conn: Connection) -> Any:
-    """INSERT … ON CONFLICT: the newer counters win, the peak is the higher one."""
+def _upsert(conn: Connection, table: Table, set_: dict[str, Any]) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(usage_samples)
-    higher = func.greatest if conn.dialect.name == "postgresql" else func.max
+    statement = dialect.insert(table)
+    keys = [column.name for column in table.primary_key]
     return statement.on_conflict_do_update(
-        index_elements=["feature_id", "step", "t"],
-        set_={
-            "total": statement.excluded.total,
-            "used": statement.excluded.used,
-            "reserved": statement.excluded.reserved,
-            "booked": statement.excluded.booked,
-            "peak_used": higher(usage_samples.c.peak_used, statement.excluded.peak_used),
+        index_elements=keys, set_={name: value(statement.excluded) for name, value in set_.items()}
+    )
+
+
+def _sample_upsert(conn: Connection) -> Any:
+    """The newer counters win, the peak is the higher one."""
+    higher = func.greatest if conn.dialect.name == "postgresql" else func.max
+    return _upsert(
+        conn,
+        usage_samples,
+        {
+            "total": lambda new: new.total,
+            "used": lambda new: new.used,
+            "reserved": lambda new: new.reserved,
+            "booked": lambda new: new.booked,
+            "peak_used": lambda new: higher(usage_samples.c.peak_used, new.peak_used),
         },
     )
 
@@ -79,14 +92,12 @@ def record(
         for fid, total, used, reserved, booked in sorted(counters)
     ]
     if rows:
-        conn.execute(_upsert(conn), rows)
+        conn.execute(_sample_upsert(conn), rows)
 
 
-def _samples(rows: Iterable[Any]) -> list[Sample]:
-    return [Sample(*row) for row in rows]
+# -- reading ---------------------------------------------------------------------------
 
-
-_IN_RANGE = (
+_ROWS = (
     select(*_COLUMNS)
     .where(
         usage_samples.c.feature_id == bindparam("feature_id"),
@@ -95,80 +106,119 @@ _IN_RANGE = (
     )
     .order_by(usage_samples.c.t)
 )
-_BEFORE = (
+_ROW_BEFORE = (
     select(*_COLUMNS)
     .where(
         usage_samples.c.feature_id == bindparam("feature_id"),
         usage_samples.c.t < bindparam("low"),
     )
-    .order_by(usage_samples.c.t.desc(), usage_samples.c.step)
+    .order_by(usage_samples.c.t.desc())
+    .limit(1)
+)
+_BLOCKS = select(usage_blocks.c.t, usage_blocks.c.data).where(
+    usage_blocks.c.feature_id == bindparam("feature_id"),
+    usage_blocks.c.step == bindparam("step"),
+    usage_blocks.c.t > bindparam("low"),
+    usage_blocks.c.t < bindparam("until"),
+)
+_BLOCK_BEFORE = (
+    select(usage_blocks.c.t, usage_blocks.c.data)
+    .where(
+        usage_blocks.c.feature_id == bindparam("feature_id"),
+        usage_blocks.c.step == bindparam("step"),
+        usage_blocks.c.t < bindparam("low"),
+    )
+    .order_by(usage_blocks.c.t.desc())
     .limit(1)
 )
 
 
 def series(
-    conn: Connection, feature_id: int, since: int, until: int, step: int, widest: int
+    conn: Connection,
+    feature_id: int,
+    since: int,
+    until: int,
+    step: int,
+    all_tiers: Sequence[Tier],
 ) -> list[dict[str, Any]]:
-    """Points of one feature from ``since`` to ``until`` every ``step`` seconds; ``widest``
-    is the coarsest tier's step (how far back a bucket reaching into the range starts)."""
+    """Points of one feature from ``since`` (aligned down to ``step``) to ``until``."""
     start = since - since % step
-    low = start - start % widest
+    low = start - start % all_tiers[-1].step  # a coarse bucket reaching into the range
     params = {"feature_id": feature_id, "low": low, "until": until}
-    found = finest(_samples(conn.execute(_IN_RANGE, params)))
-    before = _samples(conn.execute(_BEFORE, params))
-    return points(found, before[0] if before else None, start, until, step)
+    found = [Sample(*row) for row in conn.execute(_ROWS, params)]
+    earlier = [Sample(*row) for row in conn.execute(_ROW_BEFORE, params)]
+    for tier in all_tiers:
+        tier_params = {**params, "step": tier.step}
+        for t, data in conn.execute(_BLOCKS, {**tier_params, "low": low - tier.block}):
+            found += [s for s in unpack(data, t, tier.step) if low <= s.t < until]
+        for t, data in conn.execute(_BLOCK_BEFORE, tier_params):
+            earlier += [s for s in unpack(data, t, tier.step) if s.t < low][-1:]
+    before = max(earlier, key=lambda s: (s.t, -s.step), default=None)
+    return points(finest(found), before, start, until, step)
 
 
-def roll_up_tiers(conn: Connection, all_tiers: Sequence[Tier], now: int, since: int) -> None:
-    """Roll every tier's complete buckets from ``since`` on into the next tier, then delete
-    the rows past their tier's keep that the next tier holds. Idempotent: rolling a bucket
-    again writes the same row, so any process may run it, as often as it likes."""
-    for fine, coarse in pairwise(all_tiers):
-        done = now - now % coarse.step  # buckets before this one are complete
-        low = since - since % coarse.step
-        rows = conn.execute(
-            select(usage_samples.c.feature_id, *_COLUMNS)
-            .where(
-                usage_samples.c.step == fine.step,
-                usage_samples.c.t >= low,
-                usage_samples.c.t < done,
-            )
-            .order_by(usage_samples.c.feature_id, usage_samples.c.t)
-        )
-        per_feature: dict[int, list[Sample]] = {}
-        for feature_id, *values in rows:
-            per_feature.setdefault(feature_id, []).append(Sample(*values))
-        rolled = [
-            {"feature_id": fid, **_row(sample)}
-            for fid, samples in sorted(per_feature.items())
-            for sample in roll_up(samples, coarse.step)
-        ]
-        if rolled:
-            conn.execute(_upsert(conn), rolled)
-        horizon = now - fine.keep
+# -- rolling up ------------------------------------------------------------------------
+
+
+def _read_blocks(
+    conn: Connection, step: int, keys: set[tuple[int, int]]
+) -> dict[tuple[int, int], list[Sample]]:
+    """Existing blocks of one tier by (feature_id, block start), unpacked."""
+    if not keys:
+        return {}
+    query = select(usage_blocks.c.feature_id, usage_blocks.c.t, usage_blocks.c.data).where(
+        usage_blocks.c.step == step,
+        usage_blocks.c.feature_id.in_(sorted({fid for fid, _ in keys})),
+        usage_blocks.c.t.in_(sorted({t for _, t in keys})),
+    )
+    return {
+        (fid, t): unpack(data, t, step) for fid, t, data in conn.execute(query) if (fid, t) in keys
+    }
+
+
+def write_blocks(conn: Connection, step: int, blocks: dict[tuple[int, int], list[Sample]]) -> None:
+    rows = [
+        {"feature_id": fid, "step": step, "t": t, "data": pack(samples, t, step)}
+        for (fid, t), samples in sorted(blocks.items())
+    ]
+    if rows:
+        conn.execute(_upsert(conn, usage_blocks, {"data": lambda new: new.data}), rows)
+
+
+def roll_up_tiers(conn: Connection, all_tiers: tuple[Tier, Tier], now: int) -> None:
+    """Pack every complete block of recent rows, roll it up into the coarse tier, delete
+    the rows, and drop blocks past their keep. Idempotent, and late rows for a block already
+    packed are merged into it, so any process may run it at any time."""
+    fine, coarse = all_tiers
+    done = now - now % fine.block
+    rows: dict[tuple[int, int], list[Sample]] = {}
+    query = (
+        select(usage_samples.c.feature_id, *_COLUMNS)
+        .where(usage_samples.c.t < done)
+        .order_by(usage_samples.c.feature_id, usage_samples.c.t)
+    )
+    for fid, *values in conn.execute(query):
+        sample = Sample(*values)
+        rows.setdefault((fid, sample.t - sample.t % fine.block), []).append(sample)
+    fine_blocks = _read_blocks(conn, fine.step, set(rows))
+    for key, samples in rows.items():
+        fine_blocks[key] = roll_up([*fine_blocks.get(key, []), *samples], fine.step)
+    coarse_keys = {(fid, t - t % coarse.block) for fid, t in fine_blocks}
+    coarse_blocks = _read_blocks(conn, coarse.step, coarse_keys)
+    for (fid, t), samples in sorted(fine_blocks.items()):
+        [hour] = roll_up(samples, coarse.step)
+        key = (fid, t - t % coarse.block)
+        kept = [s for s in coarse_blocks.get(key, []) if s.t != hour.t]
+        coarse_blocks[key] = sorted([*kept, hour], key=lambda s: s.t)
+    write_blocks(conn, fine.step, fine_blocks)
+    write_blocks(conn, coarse.step, {k: v for k, v in coarse_blocks.items() if k in coarse_keys})
+    conn.execute(delete(usage_samples).where(usage_samples.c.t < done))
+    for tier in all_tiers:
         conn.execute(
-            delete(usage_samples).where(
+            delete(usage_blocks).where(
                 and_(
-                    usage_samples.c.step == fine.step,
-                    usage_samples.c.t < min(horizon - horizon % coarse.step, done),
+                    usage_blocks.c.step == tier.step,
+                    usage_blocks.c.t + tier.block <= now - tier.keep,
                 )
             )
         )
-    last = all_tiers[-1]
-    conn.execute(
-        delete(usage_samples).where(
-            usage_samples.c.step == last.step, usage_samples.c.t < now - last.keep
-        )
-    )
-
-
-def _row(sample: Sample) -> dict[str, int]:
-    return {
-        "step": sample.step,
-        "t": sample.t,
-        "total": sample.total,
-        "used": sample.used,
-        "reserved": sample.reserved,
-        "booked": sample.booked,
-        "peak_used": sample.peak_used,
-    }

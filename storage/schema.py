@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -158,15 +159,25 @@ feature_checkouts = Table(
     sqlite_autoincrement=True,
 )
 
-# Usage history: one row per feature, tier (``step`` seconds) and bucket start ``t`` (Unix
-# seconds, compact on both engines). Rows carry the last counters seen in the bucket and
-# the highest ``used``; no surrogate id, so none can be reused.
+
+def _history_key(*names: str) -> list[Column[int]]:
+    """A feature's history rows: keyed by the feature (deleted with it) and ``names``, which
+    are Unix seconds (``t``) or widths; no surrogate id, so none can be reused."""
+    feature = Column(
+        "feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True
+    )
+    types = {"step": Integer, "t": BigInteger}
+    return [feature, *(Column(name, types[name], primary_key=True) for name in names)]
+
+
+# Usage history (storage/history.py). Recent samples: one row per feature, bucket width
+# ``step`` and bucket start ``t`` (Unix seconds), with the last counters seen in the bucket
+# and the highest ``used``, until the hourly roll-up packs them into ``usage_blocks``: a row
+# per feature, tier and block start holding many samples (storage/packing.py).
 usage_samples = Table(
     "usage_samples",
     metadata,
-    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
-    Column("step", Integer, primary_key=True),
-    Column("t", BigInteger, primary_key=True),
+    *_history_key("step", "t"),
     Column("total", Integer, nullable=False),
     Column("used", Integer, nullable=False),
     Column("reserved", Integer, nullable=False),
@@ -174,12 +185,18 @@ usage_samples = Table(
     Column("peak_used", Integer, nullable=False),
 )
 
+usage_blocks = Table(
+    "usage_blocks",
+    metadata,
+    *_history_key("step", "t"),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # Refused demand (-32010) per feature and hour (``t``: Unix seconds of the hour's start).
 usage_refusals = Table(
     "usage_refusals",
     metadata,
-    Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True),
-    Column("t", BigInteger, primary_key=True),
+    *_history_key("t"),
     Column("refused_calls", BigInteger, nullable=False),
     Column("refused_licenses", BigInteger, nullable=False),
 )

@@ -170,17 +170,27 @@ async def test_history_rolls_up_to_hours(usage: Rpc, actors: Supervisor, clock: 
         "until": stamp(START + timedelta(hours=3)),
         "step": 3600,
     }
-    fresh = await usage("usage.history", hours)
+    minutes = {**hours, "step": 60}
+    fresh, fresh_minutes = (
+        await usage("usage.history", hours),
+        await usage("usage.history", minutes),
+    )
+    await actors.roll_up()  # packs hours 0 and 1; hour 2 is not complete
+    assert await usage("usage.history", minutes) == fresh_minutes
+    assert await usage("usage.history", hours) == fresh
+    assert await _count(actors, "SELECT count(*) FROM usage_samples") == 1
     clock.advance(days=3)  # past the minutes' keep
     await actors.roll_up()
     assert await usage("usage.history", hours) == fresh
     assert [(p["used"], p["peak_used"]) for p in fresh] == [(3, 9), (1, 1), (4, 4)]
-    minutes = await actors.storage.read(
-        lambda conn: conn.exec_driver_sql(
-            "SELECT count(*) FROM usage_samples WHERE step = 60"
-        ).scalar_one()
-    )
-    assert minutes == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_samples") == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 60") == 0
+    assert await _count(actors, "SELECT count(*) FROM usage_blocks WHERE step = 3600") == 1
+
+
+async def _count(actors: Supervisor, sql: str) -> int:
+    count: int = await actors.storage.read(lambda conn: conn.exec_driver_sql(sql).scalar_one())
+    return count
 
 
 @pytest.mark.parametrize(
@@ -216,12 +226,17 @@ async def test_history_unknown_feature_and_no_cluster(usage: Rpc) -> None:
 # -- refusals --------------------------------------------------------------------------
 
 
+async def _short_feature(rpc: Rpc, total: int, asked: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A feature of ``total`` licenses and the params of a booking of ``asked`` of it."""
+    feature = await _feature(rpc, total=total)
+    job = await rpc("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
+    return feature, {"job_id": job["id"], "feature_id": feature["id"], "quantity": asked}
+
+
 async def test_refusals_counted_per_feature_and_hour(
     usage: Rpc, actors: Supervisor, clock: Clock
 ) -> None:
-    feature = await _feature(usage, total=2)
-    job = await usage("jobs.create", {"slurm_job_id": "1", "username": "a", "lead_host": "n"})
-    booking = {"job_id": job["id"], "feature_id": feature["id"], "quantity": 3}
+    feature, booking = await _short_feature(usage, total=2, asked=3)
     assert (await usage.error("bookings.create", booking)).code == -32010
     clock.advance(minutes=30)
     wanted = {"slurm_job_id": "2", "username": "a", "lead_host": "n",
@@ -244,3 +259,32 @@ async def test_refusals_counted_per_feature_and_hour(
     assert await usage("usage.refusals", {**later, "feature_id": feature["id"]}) == []
     error = await usage.error("usage.refusals", {**interval, "step": 60})
     assert error.code == -32602
+
+
+async def test_concurrent_refusals_are_all_counted_in_one_flush(
+    usage: Rpc, actors: Supervisor
+) -> None:
+    _, booking = await _short_feature(usage, total=1, asked=2)
+    codes: list[int] = []
+
+    async def refused() -> None:
+        codes.append((await usage.error("bookings.create", booking)).code)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(40):
+            nursery.start_soon(refused)
+    assert codes == [-32010] * 40
+    await actors.flush_refusals()
+    assert await _count(actors, "SELECT refused_calls FROM usage_refusals") == 40
+    assert await _count(actors, "SELECT refused_licenses FROM usage_refusals") == 80
+
+
+async def test_refusals_of_a_deleted_feature_are_dropped_at_flush(
+    usage: Rpc, actors: Supervisor
+) -> None:
+    feature, booking = await _short_feature(usage, total=1, asked=2)
+    assert (await usage.error("bookings.create", booking)).code == -32010
+    await usage("features.delete", {"id": feature["id"]})
+    await actors.flush_refusals()
+    assert actors.refusals.pending == {}
+    assert await _count(actors, "SELECT count(*) FROM usage_refusals") == 0

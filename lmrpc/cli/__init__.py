@@ -2,7 +2,7 @@
 
 import typer
 
-from lmrpc.cli import raw, resources, server, ui
+from lmrpc.cli import raw, resources, server, ui, usage
 
 app = typer.Typer(
     name="lmrpc",
@@ -13,6 +13,7 @@ app = typer.Typer(
 server.register(app)
 resources.register(app)
 raw.register(app)
+usage.register(app)
 ui.register(app)
 
 

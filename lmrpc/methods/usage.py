@@ -113,7 +113,7 @@ async def history_of(ctx: CallContext, p: HistoryParams) -> list[dict[str, Any]]
             if product_feature not in found:
                 raise NotFound("feature", missing=[product_feature])
             feature_id = found[product_feature]
-        return history.series(conn, feature_id, since, until, step, tiers[-1].step)
+        return history.series(conn, feature_id, since, until, step, tiers)
 
     return _stamped(await ctx.storage.read(read))
 

@@ -1,4 +1,4 @@
-"""usage: checkouts, usage history samples, refused demand
+"""usage: checkouts, usage history samples and blocks, refused demand
 
 Revision ID: 0003
 Revises: 0001
@@ -26,6 +26,12 @@ def _feature_fk(table: str) -> sa.ForeignKeyConstraint:
     )
 
 
+def _key(*names: str) -> list[sa.Column[int]]:
+    types = {"step": sa.Integer(), "t": sa.BigInteger()}
+    columns = [sa.Column(name, types[name], nullable=False) for name in names]
+    return [sa.Column("feature_id", sa.Integer(), nullable=False), *columns]
+
+
 def upgrade() -> None:
     op.create_table(
         "feature_checkouts",
@@ -45,9 +51,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "usage_samples",
-        sa.Column("feature_id", sa.Integer(), nullable=False),
-        sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("t", sa.BigInteger(), nullable=False),
+        *_key("step", "t"),
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("used", sa.Integer(), nullable=False),
         sa.Column("reserved", sa.Integer(), nullable=False),
@@ -57,9 +61,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("feature_id", "step", "t", name=op.f("pk_usage_samples")),
     )
     op.create_table(
+        "usage_blocks",
+        *_key("step", "t"),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        _feature_fk("usage_blocks"),
+        sa.PrimaryKeyConstraint("feature_id", "step", "t", name=op.f("pk_usage_blocks")),
+    )
+    op.create_table(
         "usage_refusals",
-        sa.Column("feature_id", sa.Integer(), nullable=False),
-        sa.Column("t", sa.BigInteger(), nullable=False),
+        *_key("t"),
         sa.Column("refused_calls", sa.BigInteger(), nullable=False),
         sa.Column("refused_licenses", sa.BigInteger(), nullable=False),
         _feature_fk("usage_refusals"),
@@ -71,6 +81,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_usage_refusals_t", table_name="usage_refusals")
     op.drop_table("usage_refusals")
+    op.drop_table("usage_blocks")
     op.drop_table("usage_samples")
     op.drop_index(op.f("ix_feature_checkouts_feature_id"), table_name="feature_checkouts")
     op.drop_table("feature_checkouts")
