@@ -251,8 +251,11 @@ def test_expired_or_malformed_codes_get_a_clear_answer(embedded: Embedded) -> No
         answer = redeem(embedded.url, body)
         assert answer.status_code == 400, body
         assert answer.json()["error"] in {"invalid_grant", "invalid_request"}
-    garbage = httpx.post(embedded.url + "/ui/session", content=b"\xff" * 5000, timeout=30)
+    garbage = httpx.post(embedded.url + "/ui/session", content=b"\xff" * 100, timeout=30)
     assert (garbage.status_code, garbage.json()["error"]) == (400, "invalid_request")
+    for large in (b"{" * 5000, iter([b"{" * 1000] * 5000)):  # with a length, and chunked
+        answer = httpx.post(embedded.url + "/ui/session", content=large, timeout=30)
+        assert (answer.status_code, answer.json()["error"]) == (413, "invalid_request")
 
 
 def test_racing_redeemers_of_one_code_have_one_winner(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 from quart import Response, redirect, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from lmrpc import keys
 from lmrpc.auth import FETCH_TIMEOUT_S, _get_json, check_provider_url
@@ -129,9 +130,17 @@ def register_ui(app: QuartTrio, settings: Settings) -> None:
     async def ui_session() -> Response:
         if not settings.embedded_auth:
             return _json(404, {"error": "not_found", "reason": "only in the embedded default"})
-        body = await request.get_data()
         try:
-            code = json.loads(body)["code"] if len(body) <= MAX_SESSION_BODY else None
+            too_large = (request.content_length or 0) > MAX_SESSION_BODY
+            body = b"" if too_large else await request.get_data()
+        except RequestEntityTooLarge:
+            too_large = True
+        if too_large or len(body) > MAX_SESSION_BODY:
+            # the body may be unread: this connection cannot carry another request
+            reason = f"body exceeds {MAX_SESSION_BODY} bytes"
+            return _json(413, {"error": "invalid_request", "reason": reason}, Connection="close")
+        try:
+            code = json.loads(body)["code"]
         except (ValueError, TypeError, KeyError):
             code = None
         if not isinstance(code, str):
@@ -158,10 +167,10 @@ def _static(files: dict[str, tuple[bytes, str]], name: str) -> Response:
     return Response(body, content_type=content_type)
 
 
-def _json(status: int, document: dict[str, Any]) -> Response:
+def _json(status: int, document: dict[str, Any], **headers: str) -> Response:
     return Response(
         json.dumps(document),
         status=status,
         content_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **headers},
     )
