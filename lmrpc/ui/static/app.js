@@ -25,8 +25,8 @@ function notice(message, kind = "info") {
   box.replaceChildren(...(message ? [message] : []));
 }
 
-function table(headers, rows, numeric = []) {
-  if (!rows.length) return el("p", { className: "empty" }, "nothing here");
+function table(headers, rows, { numeric = [], empty }) {
+  if (!rows.length) return el("p", { className: "empty" }, empty);
   const head = el("tr", {}, ...headers.map((h, i) => el("th", { className: numeric.includes(i) ? "n" : "" }, h)));
   const body = rows.map((cells) =>
     el("tr", {}, ...cells.map((c, i) => el("td", { className: numeric.includes(i) ? "n" : "" }, c))),
@@ -191,7 +191,7 @@ async function loadCheckouts(token) {
   return table(
     ["user", "host", "licenses", "reported"],
     checkouts.map((c) => [c.username, c.lead_host, String(c.quantity), age(c.reported_at)]),
-    [2],
+    { numeric: [2], empty: "No checkouts reported for this feature." },
   );
 }
 
@@ -200,7 +200,7 @@ async function loadByUser(token) {
   return table(
     ["user", "feature", "licenses"],
     rows.map((r) => [r.username, r.product_feature, String(r.quantity)]),
-    [2],
+    { numeric: [2], empty: "No checkouts reported." },
   );
 }
 
@@ -219,6 +219,7 @@ async function loadJobs(token) {
       j.bookings.map((b) => `${names.get(b.feature_id) || `feature ${b.feature_id}`} × ${b.quantity}`).join(", "),
       age(j.created_at),
     ]),
+    { empty: "No job holds a booking." },
   );
 }
 
@@ -232,7 +233,7 @@ async function loadClusters(token) {
       `${s.interval} s`,
       el("span", { className: `badge ${s.is_healthy ? "ok" : "late"}` }, s.is_healthy ? "healthy" : "late"),
     ]),
-    [2],
+    { numeric: [2], empty: "No cluster has reported yet." },
   );
 }
 

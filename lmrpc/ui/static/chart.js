@@ -36,13 +36,16 @@ export function series(history, refusals, refusalStep) {
   ];
 }
 
-function line(label, stroke, extra = {}) {
-  return { label, stroke, width: 2, spanGaps: true, ...extra };
+const SPARSE = 30; // fewer reported points than this: draw each one, a lone one included
+
+function line(label, stroke, sparse, extra = {}) {
+  return { label, stroke, width: 2, spanGaps: true, points: { show: sparse, size: 6 }, ...extra };
 }
 
 export function draw(container, data) {
   container.replaceChildren();
   const width = Math.max(280, container.clientWidth);
+  const sparse = data[2].filter((used) => used !== null).length < SPARSE;
   const options = {
     width,
     height: width < 500 ? 220 : 300,
@@ -55,11 +58,11 @@ export function draw(container, data) {
     ],
     series: [
       {},
-      line("total", COLORS.total, { dash: [6, 4] }),
-      line("used", COLORS.used, { fill: "rgba(37, 99, 235, 0.12)" }),
-      line("peak used", COLORS.peak, { width: 1 }),
-      line("booked", COLORS.booked),
-      line("reserved", COLORS.reserved),
+      line("total", COLORS.total, sparse, { dash: [6, 4] }),
+      line("used", COLORS.used, sparse, { fill: "rgba(37, 99, 235, 0.12)" }),
+      line("peak used", COLORS.peak, sparse, { width: 1 }),
+      line("booked", COLORS.booked, sparse),
+      line("reserved", COLORS.reserved, sparse),
       {
         label: "refused",
         stroke: COLORS.refused,
