@@ -3,10 +3,16 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.server import running_server, server_env
 from tests.tokens import TokenFactory
 
+# The log lines do not depend on the backend: these run once, on SQLite.
+ONCE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
+
+@ONCE
 def test_json_lines_one_per_call(database_url: str, tokens: TokenFactory, tmp_path: Path) -> None:
     env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_LOG_FORMAT": "json"})
     token = tokens.mint("product:create", client_id="cluster-log")
@@ -25,6 +31,7 @@ def test_json_lines_one_per_call(database_url: str, tokens: TokenFactory, tmp_pa
     assert token not in log.read_text()
 
 
+@ONCE
 def test_plain_lines(database_url: str, tokens: TokenFactory, tmp_path: Path) -> None:
     env = server_env(database_url, tokens, tmp_path / "data")
     with running_server(env, tmp_path) as server:

@@ -1,15 +1,18 @@
-"""The dashboard at ``/ui/``: served by a real ``lmrpc serve`` on both backends, signed in
-with a real one-time link from ``lmrpc ui``, and driven in Debian's headless Chromium.
+"""The dashboard at ``/ui/``: served by a real ``lmrpc serve`` on both backends (the tests
+that touch no storage share one server on SQLite), signed in with a real one-time link from
+``lmrpc ui``, and driven in Debian's headless Chromium.
 
 Screenshots go to ``$LMRPC_TEST_ARTIFACTS`` (or the test's tmp dir); each path is printed.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +84,30 @@ class Embedded:
         return done.stdout.strip()
 
 
+@contextmanager
+def embedded_site(database_url: str, tokens: TokenFactory, directory: Path) -> Iterator[Embedded]:
+    data_dir = directory / "data"
+    env = server_env(database_url, tokens, data_dir, EMBEDDED)
+    with running_server(env, directory) as srv:
+        yield Embedded(srv, env, keys.load_or_create(data_dir))
+
+
 @pytest.fixture
 def embedded(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[Embedded]:
-    data_dir = tmp_path / "data"
-    env = server_env(database_url, tokens, data_dir, EMBEDDED)
-    with running_server(env, tmp_path) as srv:
-        yield Embedded(srv, env, keys.load_or_create(data_dir))
+    with embedded_site(database_url, tokens, tmp_path) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def static_site(
+    sqlite_template: Path, tokens: TokenFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Embedded]:
+    """One embedded server, on SQLite only, for the tests that touch no storage (the page's
+    files, sign-in codes, the page's answers to refused tokens): they share it."""
+    directory = tmp_path_factory.mktemp("static-site")
+    shutil.copy(sqlite_template, directory / "lmrpc.sqlite3")
+    with embedded_site(f"sqlite:///{directory / 'lmrpc.sqlite3'}", tokens, directory) as site:
+        yield site
 
 
 @pytest.fixture(scope="session")
@@ -186,8 +207,8 @@ def redeem(url: str, body: Any) -> httpx.Response:
 # --- HTTP: what the server sends -----------------------------------------------------------
 
 
-def test_page_and_files_are_served_with_strict_headers(embedded: Embedded) -> None:
-    page = httpx.get(embedded.url + "/ui/", timeout=30)
+def test_page_and_files_are_served_with_strict_headers(static_site: Embedded) -> None:
+    page = httpx.get(static_site.url + "/ui/", timeout=30)
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     csp = page.headers["content-security-policy"]
@@ -200,15 +221,15 @@ def test_page_and_files_are_served_with_strict_headers(embedded: Embedded) -> No
         ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"),
     ]:
-        answer = httpx.get(f"{embedded.url}/ui/{name}", timeout=30)
+        answer = httpx.get(f"{static_site.url}/ui/{name}", timeout=30)
         assert answer.status_code == 200, name
         assert answer.headers["content-type"] == content_type
         assert answer.headers["x-content-type-options"] == "nosniff"
     # every asset the page names is local: no CDN, no web font
     assert "http" not in page.text.replace('content="width', "")
-    moved = httpx.get(embedded.url + "/ui", timeout=30)
+    moved = httpx.get(static_site.url + "/ui", timeout=30)
     assert (moved.status_code, moved.headers["location"]) == (308, "/ui/")
-    config = httpx.get(embedded.url + "/ui/config.json", timeout=30)
+    config = httpx.get(static_site.url + "/ui/config.json", timeout=30)
     assert config.json() == {"mode": "embedded"}
     assert config.headers["cache-control"] == "no-store"
 
@@ -216,8 +237,8 @@ def test_page_and_files_are_served_with_strict_headers(embedded: Embedded) -> No
 @pytest.mark.parametrize(
     "path", ["/ui/nope.js", "/ui/../pyproject.toml", "/ui/%2e%2e/app.py", "/ui/vendor/"]
 )
-def test_only_the_page_files_are_served(embedded: Embedded, path: str) -> None:
-    answer = httpx.get(embedded.url + path, timeout=30)
+def test_only_the_page_files_are_served(static_site: Embedded, path: str) -> None:
+    answer = httpx.get(static_site.url + path, timeout=30)
     assert answer.status_code == 404
     assert "Traceback" not in answer.text
 
@@ -241,20 +262,20 @@ def test_sign_in_link_works_once_and_grants_read_only(embedded: Embedded) -> Non
     assert again.json()["error"] == "invalid_grant"
 
 
-def test_expired_or_malformed_codes_get_a_clear_answer(embedded: Embedded) -> None:
-    data_dir = Path(embedded.env["LMRPC_DATA_DIR"])
+def test_expired_or_malformed_codes_get_a_clear_answer(static_site: Embedded) -> None:
+    data_dir = Path(static_site.env["LMRPC_DATA_DIR"])
     expired = signin.issue(data_dir, valid_for=-1)
-    answer = redeem(embedded.url, {"code": expired})
+    answer = redeem(static_site.url, {"code": expired})
     assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
     assert "lmrpc ui" in answer.json()["reason"]
     for body in [{"code": "x" * 43}, {"code": 7}, {"nope": 1}, ["code"], "code"]:
-        answer = redeem(embedded.url, body)
+        answer = redeem(static_site.url, body)
         assert answer.status_code == 400, body
         assert answer.json()["error"] in {"invalid_grant", "invalid_request"}
-    garbage = httpx.post(embedded.url + "/ui/session", content=b"\xff" * 100, timeout=30)
+    garbage = httpx.post(static_site.url + "/ui/session", content=b"\xff" * 100, timeout=30)
     assert (garbage.status_code, garbage.json()["error"]) == (400, "invalid_request")
     for large in (b"{" * 5000, iter([b"{" * 1000] * 5000)):  # with a length, and chunked
-        answer = httpx.post(embedded.url + "/ui/session", content=large, timeout=30)
+        answer = httpx.post(static_site.url + "/ui/session", content=large, timeout=30)
         assert (answer.status_code, answer.json()["error"]) == (413, "invalid_request")
 
 
@@ -341,9 +362,9 @@ def fits_the_phone(page: Page) -> None:
     page.wait_for_function(FITS)
 
 
-def test_a_used_link_says_so(embedded: Embedded, tab: Tab) -> None:
-    link = embedded.sign_in_link()
-    assert redeem(embedded.url, {"code": code_of(link)}).status_code == 200
+def test_a_used_link_says_so(static_site: Embedded, tab: Tab) -> None:
+    link = static_site.sign_in_link()
+    assert redeem(static_site.url, {"code": code_of(link)}).status_code == 200
     tab.page.goto(link)
     expect(tab.page.locator("#notice")).to_contain_text("expired or already used")
     assert tab.page.evaluate("sessionStorage.getItem('lmrpc.token')") is None
@@ -368,10 +389,10 @@ def test_token_without_feature_read_sees_a_clear_message(
     assert tab.problems == []
 
 
-def test_an_expired_session_asks_to_sign_in_again(embedded: Embedded, tab: Tab) -> None:
-    expired = keys.mint(embedded.key, permissions=signin.READ_ONLY_PERMISSIONS, ttl=-120)
+def test_an_expired_session_asks_to_sign_in_again(static_site: Embedded, tab: Tab) -> None:
+    expired = keys.mint(static_site.key, permissions=signin.READ_ONLY_PERMISSIONS, ttl=-120)
     tab.page.add_init_script(f"sessionStorage.setItem('lmrpc.token', {expired!r})")
-    tab.page.goto(embedded.url + "/ui/")
+    tab.page.goto(static_site.url + "/ui/")
     expect(tab.page.locator("#notice")).to_contain_text("Your session ended")
     expect(tab.page.locator("#notice")).to_contain_text("Run `lmrpc ui` on the server")
     expect(tab.page.locator("#features-section")).to_be_hidden()
