@@ -129,7 +129,11 @@ def test_a_readable_key_file_is_tightened(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_serve_keeps_the_data_dir_key_and_database_private(
-    backend: str, tokens: TokenFactory, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str,
+    tokens: TokenFactory,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    unique_name: str,
 ) -> None:
     """``lmrpc serve`` in embedded mode: on SQLite the database lives in the data dir (the
     default URL); on PostgreSQL only the data dir and the key are files of ours."""
@@ -140,8 +144,9 @@ def test_serve_keeps_the_data_dir_key_and_database_private(
     env = server_env("", tokens, data_dir, {**EMBEDDED, **database})
     with running_server(env, tmp_path) as server:
         token = lmrpc_token(data_dir).stdout.strip()
-        created = server.rpc(token, "products.create", {"name": "abaqus"})
-        assert created["result"]["name"] == "abaqus"  # the embedded key verifies
+        # pg_database is not emptied for this test: a name of its own
+        created = server.rpc(token, "products.create", {"name": unique_name})
+        assert created["result"]["name"] == unique_name  # the embedded key verifies
         assert mode(data_dir) == 0o700
         assert mode(data_dir / PRIVATE_KEY_FILE) == 0o600
         if backend == "sqlite":
