@@ -38,14 +38,3 @@ class Reply:
 class Book:
     request: BookingRequest
     reply: Reply = field(default_factory=Reply)
-
-
-@dataclass(slots=True)
-class Hold:
-    """Promise ``quantity`` to a job being created, answered at once from the counters."""
-
-    quantity: int
-    reply: Reply = field(default_factory=Reply)
-
-
-Message = Book | Hold
