@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     async def healthz() -> tuple[dict[str, Any], int]:
         try:
             with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.default.storage.ping()
+                await service.default.storage.recent_ping()
         except (StorageUnavailable, trio.TooSlowError) as error:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200
