@@ -5,9 +5,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+import trio
 from sqlalchemy import Connection, text
 
 from storage import engine as engines
+from storage.checkpoint import Checkpointer
 from storage.health import CachedCheck
 from storage.runner import ThreadRunner
 
@@ -46,6 +48,8 @@ class Storage:
             self._read_engine = engines.create(url, pool_size=SQLITE_READERS + PRIORITY_THREADS)
             readers = SQLITE_READERS
             self._writer = ThreadRunner(self._write_engine, 1, "lmrpc-sqlite-writer")
+            path = engines.sqlite_file(url)
+            self._checkpointer = Checkpointer(path, engines.db_timeout()) if path else None
         else:
             pool = 2 * threads + PRIORITY_THREADS
             self._write_engine = self._read_engine = engines.create(
@@ -53,6 +57,7 @@ class Storage:
             )
             readers = threads
             self._writer = ThreadRunner(self._write_engine, threads, "lmrpc-pg-writer")
+            self._checkpointer = None
         prefix = f"lmrpc-{self.dialect}"
         self._reader = ThreadRunner(self._read_engine, readers, f"{prefix}-reader")
         self._priority = ThreadRunner(self._read_engine, PRIORITY_THREADS, f"{prefix}-priority")
@@ -97,5 +102,7 @@ class Storage:
     async def close(self) -> None:
         for lane in self._lanes:
             await lane.close()
+        if self._checkpointer is not None:
+            await trio.to_thread.run_sync(self._checkpointer.close)
         self._write_engine.dispose()
         self._read_engine.dispose()
