@@ -19,7 +19,7 @@ from actors.committer import Committer
 from actors.messages import Book
 from actors.transactions import FeatureGroup, counters_of
 from storage import admission as primitives
-from storage.errors import DomainError, NotFound, StorageUnavailable
+from storage.errors import NotFound, StorageUnavailable
 
 log = logging.getLogger("lmrpc.actors")
 
@@ -101,7 +101,7 @@ class FeatureActor:
 
     async def _commit(self, books: list[Book]) -> None:
         """Commit the books and answer each; a failed transaction fails them all at once."""
-        group = FeatureGroup(self.feature_id, [book.request for book in books])
+        group = FeatureGroup(self.feature_id, [r for book in books for r in book.requests])
         try:
             result = await self._committer.commit(group)
         except StorageUnavailable as error:
@@ -114,11 +114,11 @@ class FeatureActor:
             raise result
         assert isinstance(result, tuple)
         outcomes, self.feature = result
-        for book, outcome in zip(books, outcomes, strict=True):
-            if isinstance(outcome, DomainError):
-                book.reply.fail(outcome)
-            else:
-                book.reply.succeed(outcome)
+        start = 0
+        for book in books:
+            end = start + len(book.requests)
+            book.reply.succeed(outcomes[start:end])
+            start = end
 
     @property
     def retirable(self) -> bool:

@@ -4,7 +4,7 @@ All actor tasks run in the supervisor's nursery (structured concurrency: shutdow
 the tree). Callers talk to actors only through the supervisor's methods.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import trio
@@ -84,20 +84,41 @@ class Supervisor:
 
     async def book(self, feature_id: int, request: BookingRequest) -> dict[str, Any]:
         """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
+        [outcome] = await self.book_many([(feature_id, request)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def book_many(
+        self, bookings: Sequence[tuple[int, BookingRequest]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Admit (feature_id, request) bookings, each on its own: their outcomes in order, a
+        booking or the error refusing it. The bookings of one feature go to its actor as
+        one message, so a batch of calls costs a message per feature, not per call."""
         nursery = self._open()
-        actor = self._actors.get(feature_id)
-        if actor is None:
-            actor = FeatureActor(feature_id, self._committer, self._forget)
-            self._actors[feature_id] = actor
-        message = Book(request)
-        await actor.deliver(message, nursery)
-        try:
-            booking: dict[str, Any] = await message.reply.wait()
-        except NotEnoughLicenses:
-            self.refused += 1
-            raise
-        self.admitted += 1
-        return booking
+        by_feature: dict[int, list[int]] = {}
+        for index, (feature_id, _) in enumerate(bookings):
+            by_feature.setdefault(feature_id, []).append(index)
+        messages = []
+        for feature_id, indexes in by_feature.items():
+            actor = self._actors.get(feature_id)
+            if actor is None:
+                actor = FeatureActor(feature_id, self._committer, self._forget)
+                self._actors[feature_id] = actor
+            message = Book([bookings[i][1] for i in indexes])
+            await actor.deliver(message, nursery)
+            messages.append((indexes, message))
+        outcomes: dict[int, dict[str, Any] | Exception] = {}
+        for indexes, message in messages:
+            try:
+                answers = await message.reply.wait()
+            except Exception as error:  # the whole group failed (storage, a deleted feature)
+                answers = [error] * len(indexes)
+            for index, answer in zip(indexes, answers, strict=True):
+                outcomes[index] = answer
+        self.refused += sum(isinstance(o, NotEnoughLicenses) for o in outcomes.values())
+        self.admitted += sum(isinstance(o, dict) for o in outcomes.values())
+        return [outcomes[index] for index in range(len(bookings))]
 
     async def create_job(self, job: JobRequest) -> dict[str, Any]:
         """Create a job with its bookings, all or nothing, in the committer's next
