@@ -94,6 +94,7 @@ class Run:
             ).stdout
             line = next(x for x in output.splitlines() if x.startswith("LMRPC "))
             totals = json.loads(line.removeprefix("LMRPC "))
+            print(f"           wrk {totals}", flush=True)  # the errors by kind
             errors = totals["errors"] + totals["http_errors"] + totals["socket_errors"]
             return Measure(
                 totals["requests"],
