@@ -14,6 +14,7 @@ import trio
 
 from actors.messages import Reply
 from actors.transactions import Item, ItemResult, commit_items
+from actors.usage import BookedSampler
 from storage.facade import Storage
 
 MAX_ITEMS = 256
@@ -21,8 +22,9 @@ QUEUE = 4096
 
 
 class Committer:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, sampler: BookedSampler) -> None:
         self._storage = storage
+        self._sampler = sampler
         self._send, self._receive = trio.open_memory_channel[tuple[Item, Reply]](QUEUE)
 
     async def commit(self, item: Item) -> ItemResult:
@@ -47,7 +49,9 @@ class Committer:
     async def _commit(self, waiting: Sequence[tuple[Item, Reply]]) -> None:
         items = [item for item, _ in waiting]
         try:
-            results = await self._storage.write(lambda conn: commit_items(conn, items))
+            results = await self._storage.write(
+                lambda conn: commit_items(conn, items, self._sampler.due)
+            )
         except Exception as error:  # the transaction rolled back: nothing was booked
             for _, reply in waiting:
                 reply.fail(error)

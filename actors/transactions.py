@@ -6,14 +6,16 @@ writes, and returns the fresh rows. So several server processes on one database 
 overbook, and a job start costs a share of one commit like a booking does.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
 from actors.admission import Counters, admit
+from actors.usage import SampleSlot
 from storage import admission as primitives
+from storage import history
 from storage import jobs as job_rows
 from storage.errors import Conflict, DomainError, Forbidden, NotEnoughLicenses, NotFound
 
@@ -90,14 +92,40 @@ _Plan = _GroupPlan | list[tuple[int, int]] | DomainError
 
 Rows = dict[int, primitives.FeatureRow]
 
+# Which of a transaction's features to sample for the usage history (BookedSampler.due).
+Due = Callable[[Iterable[int]], SampleSlot | None]
 
-def commit_items(conn: Connection, items: Sequence[Item]) -> list[ItemResult]:
+
+def sample_booked(
+    conn: Connection,
+    slot: SampleSlot | None,
+    rows: dict[int, primitives.FeatureRow],
+    booked_totals: dict[int, int],
+) -> None:
+    """Sample the slot's features as this transaction leaves them (usage history)."""
+    if slot is not None:
+        history.record(
+            conn,
+            slot.step,
+            slot.now,
+            [
+                (f.id, f.total, f.used, f.reserved, booked_totals.get(f.id, f.booked_total))
+                for f in rows.values()
+                if f.id in slot.feature_ids
+            ],
+        )
+
+
+def commit_items(
+    conn: Connection, items: Sequence[Item], due: Due | None = None
+) -> list[ItemResult]:
     """Admit actors' groups and jobs in one transaction (group commit across features).
 
     All features are locked in id order in one statement; each item is decided in order
     against the locked rows and what the items before it took; jobs, bookings and counters
     are written with one statement each. A failing item (a deleted feature, a refused or
-    duplicate job) fails alone.
+    duplicate job) fails alone. The features ``due`` picks are sampled for the usage
+    history in the same transaction (asked here: a job's features are known only now).
     """
     jobs = [item for item in items if isinstance(item, JobRequest)]
     groups = [item for item in items if isinstance(item, FeatureGroup)]
@@ -137,6 +165,8 @@ def commit_items(conn: Connection, items: Sequence[Item]) -> list[ItemResult]:
     primitives.set_booked_totals(
         conn, {fid: total for fid, total in totals.items() if total != locked[fid].booked_total}
     )
+    if due is not None:
+        sample_booked(conn, due(locked), locked, totals)
     fresh = {fid: replace(row, booked_total=totals[fid]) for fid, row in locked.items()}
     return _results(items, plans, created_jobs, iter(created), fresh)
 
