@@ -134,6 +134,11 @@ class Command:
 # -- deriving a command from a method ---------------------------------------------------------
 
 
+def _singular(plural: str) -> str:
+    """One of a list param's or a resource's entries: license_servers → license_server."""
+    return plural[:-3] + "y" if plural.endswith("ies") else plural.removesuffix("s")
+
+
 def _value_schema(schema: Schema) -> Schema | None:
     """An optional param's schema without its ``null``; None when null is all it may be."""
     variants = [
@@ -185,7 +190,7 @@ def _param(
             name,
             _described(shape.help, value, None, "", required),
             required=required,
-            flag="--" + dashed.removesuffix("s"),
+            flag="--" + _singular(dashed),
             parse=shape.parse,
             metavar=shape.form,
         )
@@ -228,7 +233,7 @@ def derive(group: str, method: Method) -> Command:
     properties: Schema = schema.get("properties", {})
     required = set(schema.get("required", []))
     argument = _argument(properties, required)
-    singular = group.replace("-", " ").removesuffix("s")
+    singular = _singular(group.replace("-", " "))
     fields = LIST_FIELDS.get(prefix)
     searchable = ", ".join(fields.searchable) if fields else ""
     params = [
