@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     metrics_public: bool = False
     graceful_timeout: float = Field(default=15.0, ge=0)
+    headers_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=60.0, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
 

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +65,15 @@ def server_env(
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str], directory: Path, *, workers: int = 1, port: int | None = None
+    env: Mapping[str, str],
+    directory: Path,
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
-    """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after."""
+    """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after;
+    ``preexec_fn`` runs in the child before the server (e.g. to lower its limits)."""
     port = port or free_port()
     log = directory / f"server-{port}.log"
     with open(log, "wb") as out:
@@ -85,6 +91,7 @@ def running_server(
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
