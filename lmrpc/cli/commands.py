@@ -23,7 +23,7 @@ from lmrpc.cli import output, presentation, values
 from lmrpc.cli.session import Session, client_command
 from lmrpc.params import MAX_INT
 from lmrpc.registry import METHODS, Method
-from storage.listing import LIST_FIELDS
+from storage.list_fields import LIST_FIELDS
 
 Schema = dict[str, Any]
 _TYPES: dict[str, type] = {"integer": int, "string": str, "boolean": bool}
