@@ -249,7 +249,7 @@ def _modules_after(*argv: str) -> set[str]:
     script = (
         "import json, sys\n"
         f"sys.argv = ['lmrpc', *{list(argv)!r}]\n"
-        "from lmrpc.cli import main\n"
+        "from lmrpc.console import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\n"
     )
@@ -260,7 +260,7 @@ def _modules_after(*argv: str) -> set[str]:
 
 
 def test_only_resource_commands_load_the_params_models() -> None:
-    heavy = {"lmrpc.methods", "lmrpc.registry", "lmrpc.params", "actors", "storage.listing"}
+    heavy = {"lmrpc.methods", "lmrpc.registry", "lmrpc.params", "actors", "storage", "sqlalchemy"}
     for argv in (["--help"], ["call", "--help"], ["agent", "--help"], ["db", "--help"]):
         assert not heavy & _modules_after(*argv), argv
     assert heavy <= _modules_after("products", "list", "--help")
