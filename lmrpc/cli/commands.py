@@ -26,7 +26,7 @@ from lmrpc.registry import METHODS, Method
 from storage.list_fields import LIST_FIELDS
 
 Schema = dict[str, Any]
-_TYPES: dict[str, type] = {"integer": int, "string": str, "boolean": bool}
+_TYPES: dict[str, type] = {"integer": int, "number": float, "string": str, "boolean": bool}
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,8 @@ def _param(
     if value is None:
         return None  # e.g. search where nothing is searchable
     dashed = name.replace("_", "-")
+    kind = _TYPES.get(value.get("type", ""), str)
     if argument:
-        kind = _TYPES.get(value.get("type", ""), str)
         return Param(name, meaning, kind, True, True, metavar=name.upper())
     if value.get("type") == "array":
         shape = _shape(value.get("items", {}), definitions)
@@ -194,7 +194,6 @@ def _param(
             parse=shape.parse,
             metavar=shape.form,
         )
-    kind = _TYPES.get(value.get("type", ""), str)
     flag = presentation.FLAGS.get(name, f"--{dashed}/--no-{dashed}" if kind is bool else "")
     return Param(
         name,
