@@ -44,13 +44,14 @@ async def admit_job(
             per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
         try:
             holds = await supervisor.hold(per_feature)
+            slot = supervisor.sampler.due(per_feature)
             try:
-                job = await storage.write(lambda conn: create_job(conn, spec, bookings))
+                job = await storage.write(lambda conn: create_job(conn, spec, bookings, slot))
             except BaseException:
                 supervisor.release(holds, booked=False)
                 raise
-        except NotEnoughLicenses:
-            supervisor.refused += 1
+        except NotEnoughLicenses as refusal:
+            supervisor.refuse(refusal, spec.cluster_client_id)
             raise
         supervisor.release(holds, booked=True)
         supervisor.admitted += len(bookings)

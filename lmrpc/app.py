@@ -35,7 +35,9 @@ class Service:
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self._tenants = Tenants(self.settings.database, nursery)
+        self._tenants = Tenants(
+            self.settings.database, nursery, usage_resolution=self.settings.usage_resolution
+        )
         await self._tenants.start()
         nursery.start_soon(self._keep_keys_fresh)
 

@@ -27,7 +27,7 @@ from lmrpc.cli.session import COMMON_OPTIONS, EXIT_USAGE
 from lmrpc.methods.configurations import ServerNew
 from lmrpc.params import MAX_INT, Id, Name, Params
 
-NOT_COMMANDS = {"rpc"}  # rpc.discover is ``lmrpc methods``
+NOT_COMMANDS = {"rpc", "usage"}  # lmrpc methods (rpc.discover), lmrpc usage (lmrpc.cli.usage)
 COMMON = {option.name for option in COMMON_OPTIONS} | {"file"}
 
 

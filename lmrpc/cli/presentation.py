@@ -8,7 +8,7 @@ params: lmrpc.cli.commands derives those from the params models.
 
 from dataclasses import dataclass
 
-from lmrpc.cli import output, values
+from lmrpc.cli import output, usage, values
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ EXAMPLES: dict[str, str] = {
     "features.delete": "1",
     "features.by_client_id": "",
     "features.bulk_update": "--file counters.yaml",
+    "features.checkouts": "3",
     "jobs.list": "--search alice --sort-field created_at --sort-descending",
     "jobs.get": "1",
     "jobs.create": "--slurm-job-id 1234 --username alice --lead-host node01 "
@@ -151,4 +152,5 @@ VIEWS: dict[str, output.View] = {
     "Booking": output.View(output.bookings, feature_names=True),
     "ClusterStatus": output.View(output.statuses),
     "Updated": output.View(output.updated),
+    "Checkout": output.View(usage.checkouts_view),
 }
