@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Usage history: at most one sample per feature and this many seconds (docs/usage.md).
     usage_resolution: int = Field(default=60, ge=1, le=900)
+    ui_client_id: str | None = None
+    ui_scope: str = "openid"
 
     @field_validator(
         "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"

@@ -3,7 +3,7 @@
 import typer
 
 import agent.cli
-from lmrpc.cli import raw, resources, server, usage
+from lmrpc.cli import raw, resources, server, ui, usage
 
 app = typer.Typer(
     name="lmrpc",
@@ -16,6 +16,7 @@ resources.register(app)
 raw.register(app)
 usage.register(app)
 app.add_typer(agent.cli.app, name="agent")
+ui.register(app)
 
 
 def main() -> None:
