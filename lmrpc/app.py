@@ -16,7 +16,7 @@ from lmrpc.request_body import RequestBodyGuard
 from lmrpc.rpc_route import MISSING_TOKEN, RpcRoute
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
-from lmrpc.ui import register_ui
+from lmrpc.ui.routes import register_ui
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("lmrpc.app")
