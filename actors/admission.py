@@ -11,9 +11,9 @@ class Counters:
     reserved: int
     booked_total: int
 
-    def available(self, held: int = 0) -> int:
-        """Licenses left for a new booking; ``held`` are promised to pending jobs."""
-        return self.total - self.used - self.reserved - self.booked_total - held
+    def available(self) -> int:
+        """Licenses left for a new booking."""
+        return self.total - self.used - self.reserved - self.booked_total
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +22,15 @@ class Verdict:
     available: int  # what was left at this request's turn (never negative)
 
 
-def admit(
-    counters: Counters, quantities: Sequence[int], held: int = 0
-) -> tuple[list[Verdict], Counters]:
+def admit(counters: Counters, quantities: Sequence[int]) -> tuple[list[Verdict], Counters]:
     """Decide requests in order: each is admitted when
-    ``booked_total + used + reserved + held + quantity <= total`` at its turn.
+    ``booked_total + used + reserved + quantity <= total`` at its turn.
 
     Returns the verdicts and the counters after the admitted ones.
     """
     verdicts = []
     for quantity in quantities:
-        available = counters.available(held)
+        available = counters.available()
         fits = quantity <= available
         verdicts.append(Verdict(fits, max(available, 0)))
         if fits:

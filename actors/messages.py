@@ -36,16 +36,8 @@ class Reply:
 
 @dataclass(slots=True)
 class Book:
-    request: BookingRequest
+    """Bookings of one feature from one caller (one call, or the calls of a batch), answered
+    together with their outcomes in order: a booking, or the DomainError refusing it."""
+
+    requests: list[BookingRequest]
     reply: Reply = field(default_factory=Reply)
-
-
-@dataclass(slots=True)
-class Hold:
-    """Promise ``quantity`` to a job being created, answered at once from the counters."""
-
-    quantity: int
-    reply: Reply = field(default_factory=Reply)
-
-
-Message = Book | Hold

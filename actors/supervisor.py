@@ -5,7 +5,7 @@ the tree). Callers talk to actors only through the supervisor's methods.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -13,11 +13,11 @@ import trio
 
 from actors.committer import Committer
 from actors.feature_actor import FeatureActor
-from actors.messages import Book, Hold, Message
-from actors.transactions import BookingRequest
+from actors.messages import Book
+from actors.transactions import BookingRequest, JobRequest
 from actors.usage import BookedSampler, Clock, RefusalCounter, seconds
 from storage import history, refusals
-from storage.errors import NotEnoughLicenses, StorageUnavailable
+from storage.errors import DomainError, NotEnoughLicenses, StorageUnavailable
 from storage.facade import Storage
 from storage.rows import chunked, now
 
@@ -25,8 +25,6 @@ IDLE_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 10.0
 USAGE_RESOLUTION_S = 60
 ROLL_UP_CHUNK = 50  # features per roll-up transaction: a short wait for admissions on SQLite
-
-Held = tuple[FeatureActor, int]
 
 log = logging.getLogger("lmrpc.actors")
 
@@ -145,61 +143,79 @@ class Supervisor:
         if self._actors.get(actor.feature_id) is actor:
             del self._actors[actor.feature_id]
 
-    async def _ask(self, feature_id: int, message: Message) -> tuple[FeatureActor, Any]:
-        """Deliver ``message`` to the feature's actor and wait for its reply."""
+    def _open(self) -> trio.Nursery:
         if self._nursery is None or self._closed.is_set():
             raise StorageUnavailable("the service is shutting down")
-        actor = self._actors.get(feature_id)
-        if actor is None:
-            actor = FeatureActor(feature_id, self.storage, self._committer, self._forget)
-            self._actors[feature_id] = actor
-        await actor.deliver(message, self._nursery)
-        return actor, await message.reply.wait()
+        return self._nursery
 
     async def book(self, feature_id: int, request: BookingRequest) -> dict[str, Any]:
         """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
-        try:
-            _, result = await self._ask(feature_id, Book(request))
-        except NotEnoughLicenses as refusal:
+        [outcome] = await self.book_many([(feature_id, request)])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def book_many(
+        self, bookings: Sequence[tuple[int, BookingRequest]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Admit (feature_id, request) bookings, each on its own: their outcomes in order, a
+        booking or the error refusing it. The bookings of one feature go to its actor as
+        one message, so a batch of calls costs a message per feature, not per call."""
+        nursery = self._open()
+        by_feature: dict[int, list[int]] = {}
+        for index, (feature_id, _) in enumerate(bookings):
+            by_feature.setdefault(feature_id, []).append(index)
+        messages = []
+        for feature_id, indexes in by_feature.items():
             actor = self._actors.get(feature_id)
-            feature = actor.feature if actor is not None else None
-            self.refuse(refusal, feature.cluster_client_id if feature is not None else "")
-            raise
-        self.admitted += 1
-        booking: dict[str, Any] = result
-        return booking
+            if actor is None:
+                actor = FeatureActor(feature_id, self._committer, self._forget)
+                self._actors[feature_id] = actor
+            message = Book([bookings[i][1] for i in indexes])
+            await actor.deliver(message, nursery)
+            messages.append((indexes, message))
+        outcomes: dict[int, dict[str, Any] | Exception] = {}
+        for indexes, message in messages:
+            try:
+                answers = await message.reply.wait()
+            except Exception as error:  # the whole group failed (storage, a deleted feature)
+                answers = [error] * len(indexes)
+            for index, answer in zip(indexes, answers, strict=True):
+                outcomes[index] = answer
+        for feature_id, indexes in by_feature.items():
+            actor = self._actors.get(feature_id)
+            cluster = actor.feature.cluster_client_id if actor and actor.feature else ""
+            for index in indexes:
+                outcome = outcomes[index]
+                if isinstance(outcome, NotEnoughLicenses):
+                    self.refuse(outcome, cluster)
+        self.admitted += sum(isinstance(o, dict) for o in outcomes.values())
+        return [outcomes[index] for index in range(len(bookings))]
 
-    async def hold(self, quantities: dict[int, int]) -> list[Held]:
-        """Hold quantities of several features for a job, in the job's order, all or none
-        (so a refusal names the job's first feature short of licenses).
+    async def create_job(self, job: JobRequest) -> dict[str, Any]:
+        """Create a job with its bookings, all or nothing, in the committer's next
+        transaction beside other bookings (or raise NotEnoughLicenses, Conflict, …).
 
-        Each hold is answered at once by its actor, so holding never waits on another hold
-        and cannot deadlock; the wait is shielded so a granted hold is never lost by a
-        cancelled caller. On a refusal the holds already granted are given back.
+        The job goes straight to the committer, not through its features' actors: its
+        transaction checks every feature under lock, so nothing needs holding meanwhile,
+        and a job start costs one commit shared with others, as a booking does.
         """
-        granted: list[Held] = []
-        try:
-            for feature_id, quantity in quantities.items():
-                with trio.CancelScope(shield=True):
-                    actor, _ = await self._ask(feature_id, Hold(quantity))
-                granted.append((actor, quantity))
-        except BaseException:
-            self.release(granted, booked=False)
-            raise
-        return granted
-
-    @staticmethod
-    def release(holds: list[Held], *, booked: bool) -> None:
-        """Give held quantities back, or mark them booked once their job committed."""
-        for actor, quantity in holds:
-            actor.settle(quantity, booked)
+        self._open()
+        result = await self._committer.commit(job)
+        if isinstance(result, NotEnoughLicenses):
+            self.refuse(result, job.spec.cluster_client_id)
+        if isinstance(result, DomainError):
+            raise result
+        assert isinstance(result, dict)
+        self.admitted += len(result["bookings"])
+        return result
 
     def invalidate(self, feature_ids: Iterable[int]) -> None:
-        """Counters changed outside the actors: refresh before the next cached decision."""
+        """Counters changed outside the actors: forget the rows they keep, which are stale."""
         for feature_id in feature_ids:
             actor = self._actors.get(feature_id)
             if actor is not None:
-                actor.stale = True
+                actor.feature = None
 
     def counters(self) -> dict[int, Any]:
         return {fid: actor.counters for fid, actor in self._actors.items()}

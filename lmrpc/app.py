@@ -16,7 +16,7 @@ from lmrpc.request_body import RequestBodyGuard
 from lmrpc.rpc_route import MISSING_TOKEN, RpcRoute
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
-from lmrpc.ui import register_ui
+from lmrpc.ui.routes import register_ui
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("lmrpc.app")
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     async def healthz() -> tuple[dict[str, Any], int]:
         try:
             with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.default.storage.ping()
+                await service.default.storage.recent_ping()
         except (StorageUnavailable, trio.TooSlowError) as error:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200

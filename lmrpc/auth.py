@@ -250,13 +250,13 @@ class KeyStore:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             if self._jwks_url is None:
                 self._jwks_url = await self._discover(client)
-            document, headers = await _get_json(client, self._jwks_url)
+            document, headers = await get_json(client, self._jwks_url)
             return signature_keys(document), max_age(headers.get("Cache-Control"))
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         assert self._issuer is not None
         url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document, _ = await _get_json(client, url)
+        document, _ = await get_json(client, url)
         if not isinstance(document, dict):
             raise ValueError("the discovery document is not a JSON object")
         if document.get("issuer") != self._issuer:  # OpenID Connect Discovery 1.0 §4.3
@@ -286,7 +286,7 @@ def background_interval(max_age: float | None, bounds: tuple[float, float]) -> f
     return min(max(BACKGROUND_DEFAULT_S if max_age is None else max_age, low), high)
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> tuple[Any, httpx.Headers]:
+async def get_json(client: httpx.AsyncClient, url: str) -> tuple[Any, httpx.Headers]:
     """The JSON document at ``url`` (bounded in size) and the answer's headers."""
     async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
         if response.status_code != 200:

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -30,7 +30,7 @@ from lmrpc.errors import (
     invalid_params_of,
 )
 from lmrpc.identity import PREFIX, Identity
-from lmrpc.registry import METHODS, CallContext
+from lmrpc.registry import METHODS, CallContext, Method
 from storage.errors import DomainError
 
 log = logging.getLogger("lmrpc.dispatch")
@@ -65,8 +65,8 @@ def validate_params(model: type[BaseModel], params: Any) -> BaseModel:
         ) from None
 
 
-async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextFactory) -> Any:
-    """The result of one call, or raises RpcError."""
+def checked(call: jsonrpc.Call, identity: Identity) -> tuple[Method, BaseModel]:
+    """The call's method and params once it may run, or raises RpcError."""
     method = METHODS.get(call.method)
     if method is None:
         raise RpcError(METHOD_NOT_FOUND, message=f"Method not found: {call.method[:100]}")
@@ -74,7 +74,12 @@ async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextF
         raise RpcError(FORBIDDEN, {"required": PREFIX + method.permission})
     if method.cluster and not identity.cluster_client_id:
         raise RpcError(NO_CLUSTER)
-    params = validate_params(method.params, call.params)
+    return method, validate_params(method.params, call.params)
+
+
+async def run_call(call: jsonrpc.Call, identity: Identity, context_for: ContextFactory) -> Any:
+    """The result of one call, or raises RpcError."""
+    method, params = checked(call, identity)
     try:
         return await method.handler(context_for(identity), params)
     except DomainError as error:
@@ -98,15 +103,25 @@ async def respond(
     hears of every call: its error code (None when it succeeded) and duration."""
     started = time.perf_counter()
     try:
-        response = jsonrpc.result(call.id, await run_call(call, identity, context_for))
-        code = None
-    except RpcError as error:
-        response, code = jsonrpc.error(call.id, error), error.code
-    except Exception:
-        log.exception("internal error in %s", call.method)
-        response, code = jsonrpc.error(call.id, RpcError(INTERNAL_ERROR)), INTERNAL_ERROR
+        outcome = await run_call(call, identity, context_for)
+    except Exception as error:
+        outcome = error
+    response, code = response_of(call, outcome)
     observe(call, code, time.perf_counter() - started)
     return response
+
+
+def response_of(call: jsonrpc.Call, outcome: Any) -> tuple[dict[str, Any], int | None]:
+    """The response object for a call's result or the exception it ended with, and the
+    error code (None for a result)."""
+    if isinstance(outcome, DomainError):
+        outcome = from_domain(outcome)
+    if isinstance(outcome, RpcError):
+        return jsonrpc.error(call.id, outcome), outcome.code
+    if isinstance(outcome, Exception):
+        log.error("internal error in %s", call.method, exc_info=outcome)
+        return jsonrpc.error(call.id, RpcError(INTERNAL_ERROR)), INTERNAL_ERROR
+    return jsonrpc.result(call.id, outcome), None
 
 
 class _BatchShare:
@@ -143,6 +158,32 @@ def too_large(limit_bytes: int) -> RpcError:
 def _too_large_answer(limit_bytes: int) -> Callable[[Any], bytes]:
     """The encoded -32012 response for an id (one encoder per budget: it is a setting)."""
     return jsonrpc.error_encoder(too_large(limit_bytes))
+
+
+@dataclass
+class _Together:
+    """A batch's calls that run together: by method, (index, call, params) in order."""
+
+    calls: dict[Method, list[tuple[int, jsonrpc.Call, BaseModel]]] = field(default_factory=dict)
+    indexes: set[int] = field(default_factory=set)
+
+
+def _together(entries: list[jsonrpc.Call | jsonrpc.BadCall], identity: Identity) -> _Together:
+    """The calls of methods with a batch handler that may run (checked as ``run_call``
+    does); a call refused by the checks is answered on its own, as any other call."""
+    together = _Together()
+    for index, entry in enumerate(entries):
+        method = METHODS.get(entry.method) if isinstance(entry, jsonrpc.Call) else None
+        if method is None or method.batch is None:
+            continue
+        assert isinstance(entry, jsonrpc.Call)
+        try:
+            _, params = checked(entry, identity)
+        except RpcError:
+            continue
+        together.calls.setdefault(method, []).append((index, entry, params))
+        together.indexes.add(index)
+    return together
 
 
 async def dispatch(
@@ -188,6 +229,17 @@ async def dispatch(
     call_context = shared_context if len(entries) > 1 else context_for
     answers: dict[int, bytes] = {}
 
+    def record(
+        index: int, entry: jsonrpc.Call, response: dict[str, Any], code: int | None, seconds: float
+    ) -> None:
+        """Keep a call's answer if it fits the budget, and let ``observe`` hear what is sent."""
+        if index in fallbacks:
+            encoded = jsonrpc.encode(response)
+            answers[index] = budget.fit(encoded, fallbacks[index])
+            if answers[index] is not encoded:
+                code = RESPONSE_TOO_LARGE
+        observe(entry, code, seconds)
+
     async def answer(index: int, entry: jsonrpc.Call | jsonrpc.BadCall) -> None:
         if isinstance(entry, jsonrpc.BadCall):
             answers[index] = budget.fit(
@@ -199,19 +251,31 @@ async def dispatch(
             entry, identity, call_context, lambda _, code, seconds: heard.append((code, seconds))
         )
         [(code, seconds)] = heard
-        if index in fallbacks:
-            encoded = jsonrpc.encode(response)
-            answers[index] = budget.fit(encoded, fallbacks[index])
-            if answers[index] is not encoded:
-                code = RESPONSE_TOO_LARGE
-        observe(entry, code, seconds)
+        record(index, entry, response, code, seconds)
+
+    async def answer_together(method: Method, calls: list[tuple[int, jsonrpc.Call, Any]]) -> None:
+        """Run a batch's calls of one method with a batch handler as one call of it."""
+        assert method.batch is not None
+        started = time.perf_counter()
+        try:
+            outcomes = await method.batch(call_context(identity), [p for _, _, p in calls])
+        except Exception as error:  # the handler itself failed: every call with it
+            outcomes = [error] * len(calls)
+        seconds = time.perf_counter() - started
+        for (index, entry, _), outcome in zip(calls, outcomes, strict=True):
+            response, code = response_of(entry, outcome)
+            record(index, entry, response, code, seconds)
 
     if len(entries) == 1:
         await answer(0, entries[0])
     else:
+        together = _together(entries, identity)
         async with trio.open_nursery() as nursery:
             for index, entry in enumerate(entries):
-                nursery.start_soon(answer, index, entry)
+                if index not in together.indexes:
+                    nursery.start_soon(answer, index, entry)
+            for method, calls in together.calls.items():
+                nursery.start_soon(answer_together, method, calls)
     if not answers:
         return None
     if not is_batch:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from lmrpc.errors import INVALID_REQUEST, PARSE_ERROR, RpcError, first_names
 
 _MEMBERS = {"jsonrpc", "method", "params", "id"}
@@ -162,4 +164,9 @@ def bad_call_response(bad: BadCall) -> dict[str, Any]:
 
 
 def encode(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON. orjson writes it several times faster than json; it refuses
+    integers past 64 bits, which a caller may send as an id, so those go through json."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

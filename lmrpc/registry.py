@@ -4,8 +4,8 @@ The dispatcher enforces permission and cluster identity from this table, so no h
 can forget them; the OpenRPC document is generated from it.
 """
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -40,6 +40,8 @@ class CallContext:
 
 P = TypeVar("P", bound=BaseModel)
 Handler = Callable[[CallContext, Any], Awaitable[Any]]
+# Runs many calls' params at once: each call's result or the exception it ended with, in order.
+BatchHandler = Callable[[CallContext, list[Any]], Awaitable[Sequence[Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class Method:
     handler: Handler
     cluster: bool
     description: str
+    batch: BatchHandler | None = None  # the calls of a batch run through it together
 
 
 METHODS: dict[str, Method] = {}
@@ -73,6 +76,17 @@ def method(
             raise ValueError(f"method {name} registered twice")
         description = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
         METHODS[name] = Method(name, permission, params, handler, cluster, description)
+        return handler
+
+    return register
+
+
+def batched(name: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register ``handler`` to run the calls of method ``name`` in one batch together (the
+    dispatcher checks each call first as usual)."""
+
+    def register(handler: BatchHandler) -> BatchHandler:
+        METHODS[name] = replace(METHODS[name], batch=handler)
         return handler
 
     return register

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
 from storage.errors import NotFound
 from storage.rows import now, timestamp
@@ -48,6 +48,14 @@ _READ_FEATURES = (
     .order_by(features.c.id)
 )
 _LOCK_FEATURES = _READ_FEATURES.with_for_update(of=features)
+_RESOLVE_FEATURES = (
+    select(products.c.name, features.c.name, features.c.id)
+    .join(products, products.c.id == features.c.product_id)
+    .where(
+        features.c.cluster_client_id == bindparam("cluster"),
+        tuple_(products.c.name, features.c.name).in_(bindparam("pairs", expanding=True)),
+    )
+)
 _JOB_OWNERS = select(jobs.c.id, jobs.c.cluster_client_id).where(
     jobs.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -82,20 +90,11 @@ def resolve_features(
     conn: Connection, cluster_client_id: str, names: Iterable[str]
 ) -> dict[str, int]:
     """``product.feature`` names → feature ids among the features of one cluster."""
-    pairs = {tuple(name.split(".", 1)) for name in names if "." in name}
+    pairs = sorted({tuple(name.split(".", 1)) for name in names if "." in name})
     if not pairs:
         return {}
-    query = (
-        select(products.c.name, features.c.name, features.c.id)
-        .join(products, products.c.id == features.c.product_id)
-        .where(
-            and_(
-                features.c.cluster_client_id == cluster_client_id,
-                tuple_(products.c.name, features.c.name).in_(pairs),
-            )
-        )
-    )
-    return {f"{product}.{feature}": id_ for product, feature, id_ in conn.execute(query)}
+    rows = conn.execute(_RESOLVE_FEATURES, {"cluster": cluster_client_id, "pairs": pairs})
+    return {f"{product}.{feature}": id_ for product, feature, id_ in rows}
 
 
 def job_owners(conn: Connection, job_ids: Iterable[int]) -> dict[int, str]:

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from storage.checkpoint import WAL_SIZE_LIMIT, WRITER_LIMIT_PAGES
+
 DEFAULT_DB_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -49,6 +51,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for an in-memory database."""
+    database = make_url(url).database
+    return database if database and database != ":memory:" else None
+
+
 def create(
     url: str, *, pool_size: int = 4, immediate: bool = False, schema: str | None = None
 ) -> Engine:
@@ -56,6 +64,8 @@ def create(
 
     SQLite: WAL, full fsync on commit (an answered booking must survive a crash), foreign
     keys on, and our own BEGIN so that writers take the lock at the start (``immediate``).
+    Checkpoints are left to storage/checkpoint.py; a commit runs one only when the WAL has
+    grown past its limit.
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
     Both: errors never carry the statement's parameters (names, hosts, users), so no log
     line that shows an error can hold them (logs.py's promise).
@@ -80,6 +90,8 @@ def create(
                 "synchronous=FULL",
                 "foreign_keys=ON",
                 f"busy_timeout={timeout_ms}",
+                f"wal_autocheckpoint={WRITER_LIMIT_PAGES}",
+                f"journal_size_limit={WAL_SIZE_LIMIT}",
             ):
                 dbapi_conn.execute(f"PRAGMA {pragma}")
 

@@ -1,14 +1,15 @@
 """Jobs and their bookings: reading, creating without bookings, deleting."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import admission
-from storage.errors import Conflict, Forbidden, NotFound
+from storage.errors import Forbidden, NotFound
 from storage.listing import ListQuery, apply
-from storage.rows import chunked, now, timestamp, unique
+from storage.rows import chunked, now, timestamp
 from storage.schema import bookings, jobs
 
 
@@ -53,24 +54,65 @@ def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> 
     ).scalar()
 
 
-def insert_job(
-    conn: Connection, *, slurm_job_id: str, cluster_client_id: str, username: str, lead_host: str
-) -> dict[str, Any]:
-    """Insert a job without bookings; an existing (cluster, slurm_job_id) is a Conflict."""
-    existing = existing_id(conn, cluster_client_id, slurm_job_id)
-    if existing is not None:
-        raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
-    created = now()
-    values = {
-        "slurm_job_id": slurm_job_id,
-        "cluster_client_id": cluster_client_id,
-        "username": username,
-        "lead_host": lead_host,
-        "created_at": created,
+_EXISTING_IDS = select(jobs.c.id, jobs.c.slurm_job_id).where(
+    jobs.c.cluster_client_id == bindparam("cluster"),
+    jobs.c.slurm_job_id.in_(bindparam("slurm_job_ids", expanding=True)),
+)
+
+
+def existing_ids(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(cluster_client_id, slurm_job_id) → id of the jobs that exist (a query per cluster)."""
+    by_cluster: dict[str, list[str]] = {}
+    for cluster, slurm_job_id in keys:
+        by_cluster.setdefault(cluster, []).append(slurm_job_id)
+    return {
+        (cluster, slurm_job_id): id_
+        for cluster, slurm_job_ids in by_cluster.items()
+        for id_, slurm_job_id in conn.execute(
+            _EXISTING_IDS, {"cluster": cluster, "slurm_job_ids": slurm_job_ids}
+        )
     }
-    with unique("a job with this cluster and slurm_job_id exists"):
-        id_ = conn.execute(insert(jobs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
-    return {"id": id_, **values, "created_at": timestamp(created), "bookings": []}
+
+
+def _insert_new(dialect: Any) -> Any:
+    """INSERT that skips a job whose (cluster, slurm_job_id) exists instead of failing the
+    transaction: it is shared by other callers' bookings and jobs (group commit)."""
+    return (
+        dialect.insert(jobs)
+        .on_conflict_do_nothing()
+        .returning(jobs.c.id, jobs.c.cluster_client_id, jobs.c.slurm_job_id)
+    )
+
+
+_INSERT_NEW = {"postgresql": _insert_new(postgresql), "sqlite": _insert_new(sqlite)}
+
+
+def insert_jobs(conn: Connection, specs: Sequence[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Insert jobs (objects with the job's fields) without bookings; the new ones by
+    (cluster_client_id, slurm_job_id). A job that exists already is left out."""
+    if not specs:
+        return {}
+    created = now()
+    rows = [
+        {
+            "slurm_job_id": spec.slurm_job_id,
+            "cluster_client_id": spec.cluster_client_id,
+            "username": spec.username,
+            "lead_host": spec.lead_host,
+            "created_at": created,
+        }
+        for spec in specs
+    ]
+    ids = {
+        (cluster, slurm_job_id): id_
+        for id_, cluster, slurm_job_id in conn.execute(_INSERT_NEW[conn.dialect.name], rows)
+    }
+    stamp = timestamp(created)
+    return {
+        key: {"id": ids[key], **row, "created_at": stamp, "bookings": []}
+        for row in rows
+        if (key := (row["cluster_client_id"], row["slurm_job_id"])) in ids
+    }
 
 
 def get(conn: Connection, id_: int) -> dict[str, Any]:

@@ -162,7 +162,7 @@ async def test_timed_out_transaction_fails_its_callers_then_counters_are_reloade
     assert outcomes == [-32050] * len(calls), outcomes
     # one timeout for the group, not one per caller (nine callers: 4.5 s if serial)
     assert elapsed < 6 * DB_TIMEOUT_S, elapsed
-    # a transient failure keeps the actor (its cache is marked stale and re-read); only an
+    # a transient failure keeps the actor (its next commit re-reads the row); only an
     # unexpected failure replaces it, as in the test above
     assert supervisor._actors[feature] is actor
 

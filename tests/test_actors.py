@@ -58,39 +58,6 @@ async def test_booking_errors(storage: Storage, supervisor: Supervisor) -> None:
     assert await booked_total(storage, feature) == (0, 0)
 
 
-async def test_holds_are_all_or_nothing_and_given_back(
-    storage: Storage, supervisor: Supervisor
-) -> None:
-    first = await make_feature(storage, total=4)
-    second = await make_feature(storage, total=1)
-    try:
-        await supervisor.hold({first: 3, second: 2})
-    except NotEnoughLicenses as error:
-        assert error.feature_id == second
-    else:
-        raise AssertionError("held more than total")
-    # The refused job's hold on the first feature was given back: 4 are bookable.
-    job = await make_job(storage)
-    booking = await supervisor.book(first, BookingRequest(job, 4, None))
-    assert booking["quantity"] == 4
-
-
-async def test_a_hold_keeps_licenses_from_bookings(
-    storage: Storage, supervisor: Supervisor
-) -> None:
-    feature = await make_feature(storage, total=3)
-    job = await make_job(storage)
-    holds = await supervisor.hold({feature: 2})
-    try:
-        await supervisor.book(feature, BookingRequest(job, 2, None))
-    except NotEnoughLicenses as error:
-        assert error.available == 1
-    else:
-        raise AssertionError("a booking took held licenses")
-    supervisor.release(holds, booked=False)
-    assert (await supervisor.book(feature, BookingRequest(job, 2, None)))["quantity"] == 2
-
-
 async def test_idle_actors_retire_and_come_back(storage: Storage, nursery: trio.Nursery) -> None:
     supervisor = Supervisor(storage, idle_timeout=0.05)
     await nursery.start(supervisor.run)

@@ -13,12 +13,6 @@ def test_admits_until_total_then_refuses_with_what_is_left() -> None:
     assert after.booked_total == 7
 
 
-def test_held_licenses_are_not_available() -> None:
-    verdicts, after = admit(Counters(10, 0, 0, 0), [5, 1], held=5)
-    assert [v.admitted for v in verdicts] == [True, False]
-    assert after.booked_total == 5
-
-
 def test_used_above_free_reports_zero_available() -> None:
     [verdict], after = admit(Counters(total=10, used=12, reserved=0, booked_total=0), [1])
     assert not verdict.admitted and verdict.available == 0
@@ -30,19 +24,18 @@ def test_used_above_free_reports_zero_available() -> None:
     used=st.integers(0, 1000),
     reserved=st.integers(0, 1000),
     booked=st.integers(0, 1000),
-    held=st.integers(0, 100),
     quantities=st.lists(st.integers(1, 200), max_size=50),
 )
 def test_never_admits_past_total(
-    total: int, used: int, reserved: int, booked: int, held: int, quantities: list[int]
+    total: int, used: int, reserved: int, booked: int, quantities: list[int]
 ) -> None:
     start = Counters(total, used, reserved, booked)
-    verdicts, after = admit(start, quantities, held)
+    verdicts, after = admit(start, quantities)
     admitted = sum(q for q, v in zip(quantities, verdicts, strict=True) if v.admitted)
     assert after.booked_total == booked + admitted
     running = booked
     for quantity, verdict in zip(quantities, verdicts, strict=True):
-        fits = running + used + reserved + held + quantity <= total
+        fits = running + used + reserved + quantity <= total
         assert verdict.admitted == fits
         if fits:
             running += quantity

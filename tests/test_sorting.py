@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 
-from lmrpc.cli.resources import RESOURCES
+from lmrpc.cli.commands import commands
+from lmrpc.cli.resources import GROUPS
 from tests.server import Server
 from tests.tokens import TokenFactory
 
@@ -129,8 +130,8 @@ def test_the_cli_offers_the_advertised_sort_fields() -> None:
     advertised = _sort_fields(openrpc.document())
     offered = {
         command.method: list(param.choices)
-        for resource in RESOURCES
-        for command in resource.commands
+        for group in GROUPS
+        for command in commands(group).values()
         for param in command.params
         if param.name == "sort_field"
     }

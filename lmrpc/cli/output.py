@@ -185,6 +185,11 @@ def lines(result: Any, names: FeatureNames) -> RenderableType:
     return Text("\n".join(str(item) for item in result))
 
 
+def as_json(result: Any, names: FeatureNames) -> RenderableType:
+    """A result no table is made for."""
+    return Text(_json(result, indent=2))
+
+
 def updated(result: Any, names: FeatureNames) -> RenderableType:
     count = result["updated"]
     return Text(f"updated {count} feature{'' if count == 1 else 's'}")

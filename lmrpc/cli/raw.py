@@ -5,15 +5,23 @@ from typing import Annotated, Any
 import typer
 
 from lmrpc.cli import output, values
-from lmrpc.cli.resources import METHODS
 from lmrpc.cli.session import Session, client_command
 from lmrpc.client import RpcFailure
 
 METHOD_NOT_FOUND = -32601
 
 
+def _registered() -> dict[str, str]:
+    """The methods this client knows, with their descriptions (imported when needed: the
+    method modules are slow to import)."""
+    import lmrpc.methods  # noqa: F401  (registers the methods)
+    from lmrpc.registry import METHODS
+
+    return {name: method.description for name, method in METHODS.items()}
+
+
 def _complete_method(incomplete: str) -> list[str]:
-    return [name for name in [*METHODS, "rpc.discover"] if name.startswith(incomplete)]
+    return [name for name in _registered() if name.startswith(incomplete)]
 
 
 @client_command
@@ -55,7 +63,7 @@ def methods(session: Session) -> None:
         )
         document = {
             "methods": [
-                {"name": name, "summary": command.help} for name, command in METHODS.items()
+                {"name": name, "summary": summary} for name, summary in _registered().items()
             ]
         }
     session.show(document, output.View(output.methods))

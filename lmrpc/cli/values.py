@@ -81,6 +81,14 @@ def counters(text: str) -> Entry:
     }
 
 
+def json_entry(text: str) -> Any:
+    """An entry as JSON (a nested list whose entries have no compact form)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise Malformed("expected one entry as JSON") from None
+
+
 def child(parse: Parse) -> Parse:
     """A child entry of configurations.update: ``ID`` keeps that child as it is,
     ``ID=SPEC`` changes it, ``SPEC`` adds a new one."""

@@ -4,7 +4,7 @@ from typing import Any
 
 from actors import BookingRequest
 from lmrpc.params import Id, IdParams, ListParams, Params, Positive, list_params, list_query
-from lmrpc.registry import CallContext, method
+from lmrpc.registry import CallContext, batched, method
 from storage import bookings
 
 
@@ -22,6 +22,17 @@ async def create(ctx: CallContext, p: BookingCreate) -> dict[str, Any]:
     """Book licenses of a feature for a job, or -32010 when not enough are free."""
     request = BookingRequest(p.job_id, p.quantity, ctx.owner_scope)
     return await ctx.actors.book(p.feature_id, request)
+
+
+@batched("bookings.create")
+async def create_many(
+    ctx: CallContext, ps: list[BookingCreate]
+) -> list[dict[str, Any] | Exception]:
+    """The bookings of a batch: one message per feature to its actor, not a task per call."""
+    scope = ctx.owner_scope
+    return await ctx.actors.book_many(
+        [(p.feature_id, BookingRequest(p.job_id, p.quantity, scope)) for p in ps]
+    )
 
 
 @method("bookings.get", permission="booking:read", params=IdParams)

@@ -1,5 +1,2 @@
-"""The read-only web dashboard: static page, its sign-in, and the routes serving them."""
-
-from lmrpc.ui.routes import register_ui
-
-__all__ = ["register_ui"]
+"""The read-only web dashboard: static page (``static/``), its sign-in (``signin``) and the
+routes serving them (``routes``, imported by the app only, so ``lmrpc ui`` stays light)."""

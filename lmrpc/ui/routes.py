@@ -15,7 +15,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lmrpc import keys
-from lmrpc.auth import FETCH_TIMEOUT_S, _get_json, check_provider_url
+from lmrpc.auth import FETCH_TIMEOUT_S, check_provider_url, get_json
 from lmrpc.settings import Settings
 from lmrpc.ui import signin
 
@@ -84,7 +84,7 @@ class Dashboard:
     async def _discover(self, issuer: str) -> dict[str, str]:
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, follow_redirects=False) as client:
-            document = await _get_json(client, url)
+            document, _ = await get_json(client, url)
         endpoints: dict[str, str] = {}
         for name in ("authorization_endpoint", "token_endpoint"):
             value = document.get(name) if isinstance(document, dict) else None

@@ -1,0 +1,160 @@
+"""The prolog path: ``jobs.create`` with bookings is admitted by the committer, in the
+transaction it shares with other bookings and jobs; on both backends."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import trio
+from sqlalchemy import event, func, select
+
+from actors import BookingRequest, Supervisor
+from actors.job_coordinator import admit_job
+from actors.transactions import FeatureGroup, Item, JobRequest, JobSpec, commit_items
+from storage import jobs as job_rows
+from storage.errors import Conflict, NotEnoughLicenses
+from storage.facade import Storage
+from storage.schema import jobs
+from tests.factories import booked_total, make_feature, make_job
+
+
+def spec(slurm_job_id: str, cluster: str = "cluster-a") -> JobSpec:
+    return JobSpec(slurm_job_id, cluster, "alice", "node001")
+
+
+@contextmanager
+def transactions(storage: Storage) -> Iterator[list[str]]:
+    """Every transaction begun on the storage's engines while inside."""
+    begun: list[str] = []
+    engines = {storage._write_engine, storage._read_engine}
+
+    def count(conn: Any) -> None:
+        begun.append(str(conn.engine.url))
+
+    for engine in engines:
+        event.listen(engine, "begin", count)
+    try:
+        yield begun
+    finally:
+        for engine in engines:
+            event.remove(engine, "begin", count)
+
+
+async def job_count(storage: Storage) -> int:
+    return await storage.read(
+        lambda conn: conn.execute(select(func.count()).select_from(jobs)).scalar_one()
+    )
+
+
+async def test_a_job_with_bookings_costs_one_transaction(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    await make_feature(storage, 10, product="ansys", name="hpc")
+    await make_feature(storage, 10, product="ansys", name="cfd")
+    with transactions(storage) as begun:
+        job = await admit_job(supervisor, spec("1"), [("ansys.hpc", 2), ("ansys.cfd", 1)])
+    assert len(begun) == 1  # no name lookup, duplicate check or hold of its own
+    assert [(b["quantity"], b["job_id"]) for b in job["bookings"]] == [
+        (2, job["id"]),
+        (1, job["id"]),
+    ]
+
+
+async def test_a_refused_job_leaves_nothing_and_takes_nothing(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    first = await make_feature(storage, 4, product="ansys", name="hpc")
+    second = await make_feature(storage, 1, product="ansys", name="cfd")
+    with pytest.raises(NotEnoughLicenses) as refused:
+        await admit_job(supervisor, spec("1"), [("ansys.hpc", 3), ("ansys.cfd", 2)])
+    assert (refused.value.feature_id, refused.value.available) == (second, 1)
+    assert await job_count(storage) == 0
+    job = await make_job(storage)
+    assert (await supervisor.book(first, BookingRequest(job, 4, None)))["quantity"] == 4
+    assert await booked_total(storage, first) == (4, 4)
+    assert await booked_total(storage, second) == (0, 0)
+
+
+async def test_jobs_and_bookings_racing_for_a_feature_never_exceed_its_total(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    """Jobs and single bookings land in the same commits; every job is whole or absent."""
+    shared = await make_feature(storage, 30, product="ansys", name="hpc")
+    other = await make_feature(storage, 100, product="ansys", name="cfd")
+    booker = await make_job(storage, slurm_job_id="booker")
+    created: list[dict[str, Any]] = []
+    booked: list[int] = []
+    refused: list[str] = []
+
+    async def create(n: int) -> None:
+        try:
+            created.append(
+                await admit_job(supervisor, spec(f"j{n}"), [("ansys.hpc", 1), ("ansys.cfd", 1)])
+            )
+        except NotEnoughLicenses:
+            refused.append("job")
+
+    async def book() -> None:
+        try:
+            booked.append((await supervisor.book(shared, BookingRequest(booker, 1, None)))["id"])
+        except NotEnoughLicenses:
+            refused.append("booking")
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for n in range(40):
+                nursery.start_soon(create, n)
+                nursery.start_soon(book)
+    assert len(created) + len(booked) == 30 and len(refused) == 50
+    assert all(len(job["bookings"]) == 2 for job in created)
+    assert await job_count(storage) == len(created) + 1  # refused jobs left no row
+    assert await booked_total(storage, shared) == (30, 30)
+    assert await booked_total(storage, other) == (len(created), len(created))
+
+
+async def test_duplicate_creates_name_the_one_job_that_won(
+    storage: Storage, supervisor: Supervisor
+) -> None:
+    feature = await make_feature(storage, 100, product="ansys", name="hpc")
+    won: list[dict[str, Any]] = []
+    conflicts: list[Conflict] = []
+
+    async def create() -> None:
+        try:
+            won.append(await admit_job(supervisor, spec("same"), [("ansys.hpc", 2)]))
+        except Conflict as conflict:
+            conflicts.append(conflict)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(create)
+    [job] = won
+    assert [c.ids["job_id"] for c in conflicts] == [job["id"]] * 9
+    assert await booked_total(storage, feature) == (2, 2)
+
+
+async def test_a_job_another_process_created_since_the_check_fails_alone(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race with another server process between the duplicate check and the insert
+    cannot be timed here, so the check is made to miss the existing job (a stand-in for
+    that process): the job is a Conflict, the other items of the transaction commit."""
+    feature = await make_feature(storage, 10, product="ansys", name="hpc")
+    await make_job(storage, slurm_job_id="taken")
+    booker = await make_job(storage)
+    monkeypatch.setattr(job_rows, "existing_ids", lambda conn, keys: {})
+    items: list[Item] = [
+        JobRequest(spec("taken"), [("ansys.hpc", 3)]),
+        FeatureGroup(feature, [BookingRequest(booker, 2, None)]),
+        JobRequest(spec("new"), [("ansys.hpc", 1)]),
+    ]
+    duplicate, group, fresh = await storage.write(lambda conn: commit_items(conn, items))
+    assert isinstance(duplicate, Conflict) and "job_id" not in duplicate.ids
+    assert isinstance(group, tuple) and isinstance(fresh, dict)
+    outcomes, row = group
+    assert [o["quantity"] for o in outcomes if isinstance(o, dict)] == [2]
+    assert fresh["bookings"][0]["quantity"] == 1
+    assert row.booked_total == 3
+    assert await booked_total(storage, feature) == (3, 3)
+    assert await job_count(storage) == 3
