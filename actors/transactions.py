@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 from actors.admission import Counters, admit
 from storage import admission as primitives
 from storage import jobs as job_rows
-from storage.errors import Conflict, DomainError, Forbidden, NotEnoughLicenses, NotFound
+from storage.errors import Conflict, DomainError, NotEnoughLicenses, NotFound, OwnerCheck
 
 
 @dataclass(frozen=True, slots=True)
 class BookingRequest:
     job_id: int
     quantity: int
-    cluster: str | None  # the caller's cluster; None for an admin, who may book any job
+    check_owner: OwnerCheck  # the caller's identity decides whether it may book the job
 
 
 Outcome = dict[str, Any] | DomainError
@@ -36,8 +36,10 @@ def _job_problem(
 ) -> DomainError | None:
     if owner is None:
         return NotFound("job", request.job_id)
-    if request.cluster is not None and owner != request.cluster:
-        return Forbidden("the job belongs to another cluster")
+    try:
+        request.check_owner(owner)
+    except DomainError as refused:
+        return refused
     if owner != feature.cluster_client_id:
         return Conflict(
             "the feature belongs to another cluster than the job",

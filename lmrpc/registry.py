@@ -32,11 +32,6 @@ class CallContext:
         assert self.identity.cluster_client_id is not None
         return self.identity.cluster_client_id
 
-    @property
-    def owner_scope(self) -> str | None:
-        """The cluster whose jobs and bookings the caller may change; None: any (admin)."""
-        return None if self.identity.is_admin else self.identity.cluster_client_id or ""
-
 
 P = TypeVar("P", bound=BaseModel)
 Handler = Callable[[CallContext, Any], Awaitable[Any]]

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from storage import admission
-from storage.errors import Conflict, Forbidden, NotFound
+from storage.errors import Conflict, NotFound, OwnerCheck
 from storage.listing import ListQuery, apply
 from storage.rows import chunked, now, timestamp, unique
 from storage.schema import bookings, jobs
@@ -110,19 +110,20 @@ def list_(
     return _with_bookings(conn, list(conn.execute(query)))
 
 
-def _owned(row: Any, caller_cluster: str | None) -> None:
-    if caller_cluster is not None and row.cluster_client_id != caller_cluster:
-        raise Forbidden("the job belongs to another cluster")
-
-
-def delete_(conn: Connection, id_: int, caller_cluster: str | None) -> tuple[int, list[int]]:
-    """Delete a job and its bookings; ``caller_cluster`` None means an admin.
-    Returns the job id and the ids of the features whose bookings went."""
-    row = conn.execute(select(jobs).where(jobs.c.id == id_)).first()
-    if row is None:
+def _owner(conn: Connection, id_: int) -> str:
+    """The cluster a job belongs to (whose ownership the caller's identity decides)."""
+    cluster: str | None = conn.execute(
+        select(jobs.c.cluster_client_id).where(jobs.c.id == id_)
+    ).scalar()
+    if cluster is None:
         raise NotFound("job", id_)
-    _owned(row, caller_cluster)
-    return id_, _delete(conn, [id_])
+    return cluster
+
+
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> list[int]:
+    """Delete a job and its bookings; the ids of the features whose bookings went."""
+    check_owner(_owner(conn, id_))
+    return _delete(conn, [id_])
 
 
 def delete_by_slurm_id(

@@ -3,9 +3,14 @@
 import trio
 
 from actors import BookingRequest, Supervisor
-from storage.errors import Forbidden, NotEnoughLicenses, NotFound
+from lmrpc.errors import Forbidden
+from storage.errors import NotEnoughLicenses, NotFound
 from storage.facade import Storage
+from tests.conftest import ADMIN_IDENTITY, identity
 from tests.factories import booked_total, make_feature, make_job
+
+AN_ADMIN = ADMIN_IDENTITY.check_owner
+CLUSTER_B = identity("booking:create", cluster="cluster-b").check_owner
 
 
 async def test_concurrent_bookings_never_exceed_total(
@@ -18,7 +23,9 @@ async def test_concurrent_bookings_never_exceed_total(
 
     async def book() -> None:
         try:
-            admitted.append((await supervisor.book(feature, BookingRequest(job, 1, None)))["id"])
+            admitted.append(
+                (await supervisor.book(feature, BookingRequest(job, 1, AN_ADMIN)))["id"]
+            )
         except NotEnoughLicenses as error:
             refused.append(error)
 
@@ -34,14 +41,14 @@ async def test_booking_errors(storage: Storage, supervisor: Supervisor) -> None:
     feature = await make_feature(storage, total=5, used=2, reserved=1)
     job = await make_job(storage, cluster="cluster-a")
     try:
-        await supervisor.book(feature, BookingRequest(job, 3, None))
+        await supervisor.book(feature, BookingRequest(job, 3, AN_ADMIN))
     except NotEnoughLicenses as error:
         assert (error.requested, error.available) == (3, 2)
     else:
         raise AssertionError("booked past total")
     for request, expected in (
-        (BookingRequest(job + 100, 1, None), NotFound),
-        (BookingRequest(job, 1, "cluster-b"), Forbidden),
+        (BookingRequest(job + 100, 1, AN_ADMIN), NotFound),
+        (BookingRequest(job, 1, CLUSTER_B), Forbidden),
     ):
         try:
             await supervisor.book(feature, request)
@@ -50,7 +57,7 @@ async def test_booking_errors(storage: Storage, supervisor: Supervisor) -> None:
         else:
             raise AssertionError(f"{request} was admitted")
     try:
-        await supervisor.book(feature + 100, BookingRequest(job, 1, None))
+        await supervisor.book(feature + 100, BookingRequest(job, 1, AN_ADMIN))
     except NotFound as error:
         assert error.resource == "feature"
     else:
@@ -71,7 +78,7 @@ async def test_holds_are_all_or_nothing_and_given_back(
         raise AssertionError("held more than total")
     # The refused job's hold on the first feature was given back: 4 are bookable.
     job = await make_job(storage)
-    booking = await supervisor.book(first, BookingRequest(job, 4, None))
+    booking = await supervisor.book(first, BookingRequest(job, 4, AN_ADMIN))
     assert booking["quantity"] == 4
 
 
@@ -82,13 +89,13 @@ async def test_a_hold_keeps_licenses_from_bookings(
     job = await make_job(storage)
     holds = await supervisor.hold({feature: 2})
     try:
-        await supervisor.book(feature, BookingRequest(job, 2, None))
+        await supervisor.book(feature, BookingRequest(job, 2, AN_ADMIN))
     except NotEnoughLicenses as error:
         assert error.available == 1
     else:
         raise AssertionError("a booking took held licenses")
     supervisor.release(holds, booked=False)
-    assert (await supervisor.book(feature, BookingRequest(job, 2, None)))["quantity"] == 2
+    assert (await supervisor.book(feature, BookingRequest(job, 2, AN_ADMIN)))["quantity"] == 2
 
 
 async def test_idle_actors_retire_and_come_back(storage: Storage, nursery: trio.Nursery) -> None:
@@ -96,10 +103,10 @@ async def test_idle_actors_retire_and_come_back(storage: Storage, nursery: trio.
     await nursery.start(supervisor.run)
     feature = await make_feature(storage, total=2)
     job = await make_job(storage)
-    await supervisor.book(feature, BookingRequest(job, 1, None))
+    await supervisor.book(feature, BookingRequest(job, 1, AN_ADMIN))
     assert supervisor.live == 1
     await trio.sleep(0.3)
     assert supervisor.live == 0
-    await supervisor.book(feature, BookingRequest(job, 1, None))
+    await supervisor.book(feature, BookingRequest(job, 1, AN_ADMIN))
     assert await booked_total(storage, feature) == (2, 2)
     await supervisor.close()

@@ -22,7 +22,7 @@ class BookingList(ListParams):
 @method("bookings.create", permission="booking:create", params=BookingCreate)
 async def create(ctx: CallContext, p: BookingCreate) -> dict[str, Any]:
     """Book licenses of a feature for a job, or -32010 when not enough are free."""
-    request = BookingRequest(p.job_id, p.quantity, ctx.owner_scope)
+    request = BookingRequest(p.job_id, p.quantity, ctx.identity.check_owner)
     return await ctx.actors.book(p.feature_id, request)
 
 
@@ -41,8 +41,8 @@ async def list_(ctx: CallContext, p: BookingList) -> list[dict[str, Any]]:
 @method("bookings.delete", permission="booking:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a booking (own cluster or admin); its licenses are free again."""
-    id_, touched = await ctx.storage.write(
-        lambda conn: bookings.delete_(conn, p.id, ctx.owner_scope)
+    touched = await ctx.storage.write(
+        lambda conn: bookings.delete_(conn, p.id, ctx.identity.check_owner)
     )
     ctx.actors.invalidate(touched)
-    return {"deleted": id_}
+    return {"deleted": p.id}

@@ -18,7 +18,6 @@ from lmrpc.params import (
 )
 from lmrpc.registry import CallContext, method
 from storage import jobs
-from storage.errors import Forbidden
 from storage.listing import ListQuery
 
 ProductFeature = Annotated[str, Field(min_length=3, max_length=511, pattern=r"^[^.]+\..+$")]
@@ -52,8 +51,7 @@ class SlurmIdParams(Params):
 async def create(ctx: CallContext, p: JobCreate) -> dict[str, Any]:
     """Create a job with its bookings, all or nothing (the slurmctld prolog)."""
     cluster = p.cluster_client_id or ctx.cluster
-    if not ctx.identity.may_change_cluster(cluster):
-        raise Forbidden("jobs of another cluster can be created only by an admin")
+    ctx.identity.check_owner(cluster)
     spec = JobSpec(p.slurm_job_id, cluster, p.username, p.lead_host)
     return await admit_job(ctx.actors, spec, [(b.product_feature, b.quantity) for b in p.bookings])
 
@@ -87,9 +85,11 @@ async def get_by_slurm_id(ctx: CallContext, p: SlurmIdParams) -> dict[str, Any]:
 @method("jobs.delete", permission="job:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a job and its bookings (own cluster or admin)."""
-    id_, touched = await ctx.storage.write(lambda conn: jobs.delete_(conn, p.id, ctx.owner_scope))
+    touched = await ctx.storage.write(
+        lambda conn: jobs.delete_(conn, p.id, ctx.identity.check_owner)
+    )
     ctx.actors.invalidate(touched)
-    return {"deleted": id_}
+    return {"deleted": p.id}
 
 
 @method("jobs.delete_by_slurm_id", permission="job:delete", params=SlurmIdParams, cluster=True)
