@@ -1,6 +1,5 @@
 """Jobs and their bookings: reading, creating without bookings, deleting."""
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
@@ -120,23 +119,23 @@ def _owner(conn: Connection, id_: int) -> str:
     return cluster
 
 
-def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> list[int]:
-    """Delete a job and its bookings; the ids of the features whose bookings went."""
+Deleted = tuple[dict[str, Any], list[int]]  # the answer, the features whose bookings went
+
+
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
+    """Delete a job and its bookings, if ``check_owner`` lets the caller."""
     check_owner(_owner(conn, id_))
-    return _delete(conn, [id_])
+    return _delete(conn, id_)
 
 
-def delete_by_slurm_id(
-    conn: Connection, cluster_client_id: str, slurm_job_id: str
-) -> tuple[int, list[int]]:
+def delete_by_slurm_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> Deleted:
     id_ = existing_id(conn, cluster_client_id, slurm_job_id)
     if id_ is None:
         raise NotFound("job", slurm_job_id)
-    return id_, _delete(conn, [id_])
+    return _delete(conn, id_)
 
 
-def _delete(conn: Connection, ids: Iterable[int]) -> list[int]:
-    ids = list(ids)
-    touched = admission.release(conn, bookings.c.job_id.in_(ids))
-    conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
-    return touched
+def _delete(conn: Connection, id_: int) -> Deleted:
+    touched = admission.release(conn, bookings.c.job_id == id_)
+    conn.execute(delete(jobs).where(jobs.c.id == id_))
+    return {"deleted": id_}, touched

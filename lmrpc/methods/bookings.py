@@ -41,8 +41,6 @@ async def list_(ctx: CallContext, p: BookingList) -> list[dict[str, Any]]:
 @method("bookings.delete", permission="booking:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a booking (own cluster or admin); its licenses are free again."""
-    touched = await ctx.storage.write(
+    return await ctx.write_counters(
         lambda conn: bookings.delete_(conn, p.id, ctx.identity.check_owner)
     )
-    ctx.actors.invalidate(touched)
-    return {"deleted": p.id}

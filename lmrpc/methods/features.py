@@ -92,17 +92,13 @@ async def list_(ctx: CallContext, p: FeatureList) -> list[dict[str, Any]]:
 async def update(ctx: CallContext, p: FeatureUpdate) -> dict[str, Any]:
     """Change a feature's fields or counters (never its bookings)."""
     changes = p.changes()
-    result = await ctx.storage.write(lambda conn: features.update_(conn, p.id, changes))
-    ctx.actors.invalidate([p.id])
-    return result
+    return await ctx.write_counters(lambda conn: (features.update_(conn, p.id, changes), [p.id]))
 
 
 @method("features.delete", permission="feature:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a feature and its bookings."""
-    result = await ctx.storage.write(lambda conn: features.delete_(conn, p.id))
-    ctx.actors.invalidate([p.id])
-    return result
+    return await ctx.write_counters(lambda conn: (features.delete_(conn, p.id), [p.id]))
 
 
 @method("features.by_client_id", permission="feature:read", cluster=True)
@@ -119,6 +115,6 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     not their values changed; only changed rows are written and their actors refreshed.
     """
     entries = [(e.product_name, e.feature_name, e.total, e.used) for e in p.features]
-    changed = await ctx.storage.write(lambda conn: features.bulk_update(conn, ctx.cluster, entries))
-    ctx.actors.invalidate(changed)
-    return {"updated": len(entries)}
+    return await ctx.write_counters(
+        lambda conn: ({"updated": len(entries)}, features.bulk_update(conn, ctx.cluster, entries))
+    )
