@@ -1,7 +1,8 @@
 """Logging: plain lines or JSON lines (``LMRPC_LOG_FORMAT``), one line per call.
 
 Call lines carry the request id, call id, method, cluster, outcome and duration; tokens and
-params are never logged.
+params are never logged, and neither are SQL parameters or rows: storage errors reach the
+log without them (storage/engine.py, storage/runner.py).
 """
 
 import json

@@ -1,12 +1,24 @@
-"""Building blocks of the params models: strict types with the limits of API.md §1."""
+"""Building blocks of the params models: strict types with the limits of API.md §1 and the
+text rules of §4 (every string refuses control characters; product and feature names are
+Slurm license name parts)."""
 
 import ipaddress
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from storage.listing import ListQuery
+from lmrpc.text import has_control
+from storage.listing import LIST_FIELDS, ListQuery
 
 MAX_INT = 2**31 - 1
 
@@ -14,6 +26,9 @@ Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 Positive = Annotated[int, Field(ge=1, le=MAX_INT)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
+# Products and features name Slurm licenses ``product.feature@type``: ``.``, ``@``, ``,``
+# and ``:`` are separators there, so the parts keep to letters, digits, ``_``, ``-``, ``+``.
+LicenseName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_+-]{1,255}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _HOSTNAME = re.compile(
@@ -41,10 +56,25 @@ Host = Annotated[Name, AfterValidator(_host)]
 SlurmJobId = Annotated[Name, BeforeValidator(_job_id_text)]
 
 
+CONTROL_REFUSED = "must not contain control characters (Unicode Cc, Cf, Cs)"
+
+
 class Params(BaseModel):
-    """Params are by name, strictly typed, and unknown names are refused."""
+    """Params are by name, strictly typed, and unknown names are refused; no string param,
+    however it is typed, may hold a control character (lmrpc.text)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # Runs for every field of every call: the common cases return after one test.
+        if isinstance(value, str):
+            if has_control(value):
+                raise ValueError(CONTROL_REFUSED)
+        elif isinstance(value, list) and any(isinstance(v, str) and has_control(v) for v in value):
+            raise ValueError(CONTROL_REFUSED)
+        return value
 
 
 class NoParams(Params):
@@ -87,13 +117,25 @@ class UpdateParams(NoNulls):
 
 
 class ListParams(Params):
-    """Search, sort and paging; subclasses narrow ``sort_field`` to their sortable fields."""
+    """Search, sort and paging; ``list_params`` narrows them to one resource's fields."""
 
     search: Annotated[str, Field(max_length=255)] | None = None
     sort_field: str | None = None
     sort_ascending: bool = True
     limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
     offset: Count = 0
+
+
+def list_params(resource: str, model_name: str) -> type[ListParams]:
+    """The list params of ``resource`` (storage.listing.LIST_FIELDS): ``sort_field`` is one
+    of its sortable fields, so the JSON Schema lists the choices and anything else is
+    -32602; ``search`` is refused where nothing is searchable."""
+    fields = LIST_FIELDS[resource]
+    choices: Any = Literal.__getitem__(fields.sortable)
+    narrowed: dict[str, Any] = {"sort_field": (choices | None, None)}
+    if not fields.searchable:
+        narrowed["search"] = (None, None)
+    return create_model(model_name, __base__=ListParams, **narrowed)
 
 
 def list_query(params: ListParams) -> ListQuery:

@@ -10,13 +10,6 @@ from storage.jobs import Deleted, booking_json
 from storage.listing import ListQuery, apply
 from storage.schema import bookings, jobs
 
-_SORTABLE = {
-    "job_id": bookings.c.job_id,
-    "feature_id": bookings.c.feature_id,
-    "quantity": bookings.c.quantity,
-    "created_at": bookings.c.created_at,
-}
-
 
 def get(conn: Connection, id_: int) -> dict[str, Any]:
     row = conn.execute(select(bookings).where(bookings.c.id == id_)).first()
@@ -26,9 +19,7 @@ def get(conn: Connection, id_: int) -> dict[str, Any]:
 
 
 def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
-    query = apply(
-        select(bookings), spec, searchable=[], sortable=_SORTABLE, id_column=bookings.c.id
-    )
+    query = apply(select(bookings), spec, "bookings")
     return [booking_json(row) for row in conn.execute(query)]
 
 

@@ -17,14 +17,6 @@ from storage.listing import ListQuery, apply
 from storage.rows import chunked, require, unique
 from storage.schema import configurations, features, license_servers
 
-_SORTABLE = {
-    "name": configurations.c.name,
-    "cluster_client_id": configurations.c.cluster_client_id,
-    "type": configurations.c.type,
-    "grace_time": configurations.c.grace_time,
-}
-_SEARCHABLE = [configurations.c.name, configurations.c.cluster_client_id]
-
 Entry = Mapping[str, Any]
 
 
@@ -81,9 +73,7 @@ def list_(
     query = select(configurations)
     if cluster_client_id is not None:
         query = query.where(configurations.c.cluster_client_id == cluster_client_id)
-    query = apply(
-        query, spec, searchable=_SEARCHABLE, sortable=_SORTABLE, id_column=configurations.c.id
-    )
+    query = apply(query, spec, "configurations")
     return _with_children(conn, list(conn.execute(query).mappings()))
 
 

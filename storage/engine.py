@@ -57,6 +57,8 @@ def create(
     SQLite: WAL, full fsync on commit (an answered booking must survive a crash), foreign
     keys on, and our own BEGIN so that writers take the lock at the start (``immediate``).
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
+    Both: errors never carry the statement's parameters (names, hosts, users), so no log
+    line that shows an error can hold them (logs.py's promise).
     """
     url = normalize_url(url)
     timeout_ms = int(db_timeout() * 1000)
@@ -66,6 +68,7 @@ def create(
             connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=0,
+            hide_parameters=True,
         )
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
@@ -95,6 +98,7 @@ def create(
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
+        hide_parameters=True,
     )
     if schema is not None:  # a tenant's schema: every table name is qualified with it
         return engine.execution_options(schema_translate_map={None: schema})

@@ -38,3 +38,11 @@ class NotEnoughLicenses(DomainError):
 
 class StorageUnavailable(DomainError):
     """The database could not be reached or timed out; nothing was changed."""
+
+
+class StorageFailure(Exception):
+    """A database error that is a bug rather than the caller's doing (answered -32603).
+
+    Its message names the database's error and the statement but never values: a failing
+    row or a parameter may hold anything a caller sent (PostgreSQL's DETAIL quotes rows).
+    """

@@ -20,16 +20,6 @@ DUPLICATE = "a feature with this product and name exists in the cluster"
 _SELECT = select(features, products.c.name.label("product_name")).join(
     products, products.c.id == features.c.product_id
 )
-_SORTABLE = {
-    "name": features.c.name,
-    "product_id": features.c.product_id,
-    "config_id": features.c.config_id,
-    "total": features.c.total,
-    "used": features.c.used,
-    "reserved": features.c.reserved,
-    "booked_total": features.c.booked_total,
-}
-_SEARCHABLE = [features.c.name, products.c.name]
 
 # Built once: bulk_update is a hot path (agents report every interval). The names are
 # resolved with two hashed IN lists and filtered to the exact pairs in Python: on PostgreSQL
@@ -180,7 +170,7 @@ def list_(
     query = _SELECT
     if cluster_client_id is not None:
         query = query.where(features.c.cluster_client_id == cluster_client_id)
-    query = apply(query, spec, searchable=_SEARCHABLE, sortable=_SORTABLE, id_column=features.c.id)
+    query = apply(query, spec, "features")
     return [feature_json(row) for row in conn.execute(query)]
 
 

@@ -10,15 +10,6 @@ from storage.listing import ListQuery, apply
 from storage.rows import chunked, now, timestamp, unique
 from storage.schema import bookings, jobs
 
-_SORTABLE = {
-    "slurm_job_id": jobs.c.slurm_job_id,
-    "cluster_client_id": jobs.c.cluster_client_id,
-    "username": jobs.c.username,
-    "lead_host": jobs.c.lead_host,
-    "created_at": jobs.c.created_at,
-}
-_SEARCHABLE = [jobs.c.slurm_job_id, jobs.c.username, jobs.c.lead_host, jobs.c.cluster_client_id]
-
 
 def booking_json(row: Any) -> dict[str, Any]:
     return {
@@ -105,7 +96,7 @@ def list_(
     query = select(jobs)
     if cluster_client_id is not None:
         query = query.where(jobs.c.cluster_client_id == cluster_client_id)
-    query = apply(query, spec, searchable=_SEARCHABLE, sortable=_SORTABLE, id_column=jobs.c.id)
+    query = apply(query, spec, "jobs")
     return _with_bookings(conn, list(conn.execute(query)))
 
 

@@ -16,12 +16,6 @@ from storage.schema import configurations, license_servers
 
 LAST_SERVER = "a configuration keeps at least one license server"
 
-_SORTABLE = {
-    "config_id": license_servers.c.config_id,
-    "host": license_servers.c.host,
-    "port": license_servers.c.port,
-}
-
 
 def server_json(row: Any) -> dict[str, Any]:
     return {key: row[key] for key in ("id", "config_id", "host", "port")}
@@ -81,13 +75,7 @@ def get(conn: Connection, id_: int) -> dict[str, Any]:
 
 
 def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
-    query = apply(
-        select(license_servers),
-        spec,
-        searchable=[license_servers.c.host],
-        sortable=_SORTABLE,
-        id_column=license_servers.c.id,
-    )
+    query = apply(select(license_servers), spec, "license_servers")
     return [server_json(row) for row in conn.execute(query).mappings()]
 
 

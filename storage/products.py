@@ -9,8 +9,6 @@ from storage.listing import ListQuery, apply
 from storage.rows import require, unique
 from storage.schema import features, products
 
-_SORTABLE = {"name": products.c.name}
-
 
 def create(conn: Connection, name: str) -> dict[str, Any]:
     with unique("a product with this name exists", name=name):
@@ -23,13 +21,7 @@ def get(conn: Connection, id_: int) -> dict[str, Any]:
 
 
 def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
-    query = apply(
-        select(products),
-        spec,
-        searchable=[products.c.name],
-        sortable=_SORTABLE,
-        id_column=products.c.id,
-    )
+    query = apply(select(products), spec, "products")
     return [dict(row) for row in conn.execute(query).mappings()]
 
 

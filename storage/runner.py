@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from storage.engine import db_timeout
-from storage.errors import StorageUnavailable
+from storage.errors import StorageFailure, StorageUnavailable
 
 T = TypeVar("T")
 Transaction = Callable[[Connection], T]
@@ -132,6 +132,8 @@ class ThreadRunner:
             if not connection.invalidated:
                 connection.invalidate()
             raise _unavailable(error) from error
+        except sa_exc.StatementError as error:
+            raise _failure(error) from None
 
     async def close(self) -> None:
         for _ in self._threads:
@@ -142,3 +144,15 @@ class ThreadRunner:
 
 def _unavailable(error: BaseException) -> StorageUnavailable:
     return StorageUnavailable(type(error).__name__)
+
+
+def _failure(error: sa_exc.StatementError) -> StorageFailure:
+    """The error without its values: the driver's class, SQLSTATE and primary message
+    (psycopg keeps the DETAIL, which may quote the row, apart) and the statement text."""
+    orig = error.orig
+    diag = getattr(orig, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(orig).partition("\n")[0]
+    state = getattr(orig, "sqlstate", None)
+    return StorageFailure(
+        f"{type(orig).__name__}{f' ({state})' if state else ''}: {message} [SQL: {error.statement}]"
+    )

@@ -3,6 +3,10 @@
 Counters live on the feature row (``booked_total`` included) so that admission reads one row
 under a lock, whatever the number of bookings. ``features.cluster_client_id`` copies the
 configuration's cluster so that "one product.feature per cluster" is a plain unique key.
+
+Ids are never reused (API.md §4): a client may still hold a deleted object's id. SQLite
+without ``AUTOINCREMENT`` hands a deleted top id out again, so every table with an id asks
+for it; PostgreSQL's serial sequences never go back.
 """
 
 from sqlalchemy import (
@@ -39,6 +43,7 @@ configurations = Table(
     Column("grace_time", Integer, nullable=False),
     Column("type", String(16), nullable=False),
     CheckConstraint("grace_time > 0", name="grace_time_positive"),
+    sqlite_autoincrement=True,
 )
 
 license_servers = Table(
@@ -55,6 +60,7 @@ license_servers = Table(
     Column("host", NAME, nullable=False),
     Column("port", Integer, nullable=False),
     CheckConstraint("port BETWEEN 1 AND 65535", name="port_range"),
+    sqlite_autoincrement=True,
 )
 
 products = Table(
@@ -62,6 +68,7 @@ products = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", NAME, nullable=False, unique=True),
+    sqlite_autoincrement=True,
 )
 
 features = Table(
@@ -93,6 +100,7 @@ features = Table(
     CheckConstraint("used >= 0", name="used_non_negative"),
     CheckConstraint("reserved >= 0", name="reserved_non_negative"),
     CheckConstraint("booked_total >= 0", name="booked_total_non_negative"),
+    sqlite_autoincrement=True,
 )
 
 jobs = Table(
@@ -105,6 +113,7 @@ jobs = Table(
     Column("lead_host", NAME, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("cluster_client_id", "slurm_job_id"),
+    sqlite_autoincrement=True,
 )
 
 bookings = Table(
@@ -124,6 +133,7 @@ bookings = Table(
     Column("quantity", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+    sqlite_autoincrement=True,
 )
 
 cluster_statuses = Table(

@@ -1,6 +1,10 @@
 """What the CLI prints: rich tables for people, the exact JSON-RPC result for scripts.
 
 Results go to stdout, errors to stderr, so ``lmrpc … --json | jq`` sees only the result.
+Whatever the server sends is shown as written, never as instructions to the terminal:
+control characters are escaped (``\\x1b`` in tables, ``\\u001b`` in JSON), and text is
+never read as rich markup.
+
 Each view takes the result and a map of feature ids to ``product.feature`` names (jobs and
 bookings name features by id; the names are looked up once, for tables only).
 """
@@ -17,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lmrpc.cli.client import RpcFailure
+from lmrpc.text import escape_control, has_control
 
 FeatureNames = Mapping[int, str]
 Render = Callable[[Any, FeatureNames], RenderableType]
@@ -201,6 +206,28 @@ def methods(result: Any, names: FeatureNames) -> RenderableType:
     return table
 
 
+def _escaped(value: Any) -> Any:
+    """``value`` with every string in it escaped (lmrpc.text), keys included."""
+    if isinstance(value, str):
+        return escape_control(value)
+    if isinstance(value, Mapping):
+        return {_escaped(key): _escaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    return value
+
+
+def _json(value: Any, **layout: Any) -> str:
+    """JSON that keeps readable non-ASCII text but writes every control, format or surrogate
+    character as ``\\uXXXX`` (``json`` alone leaves C1 controls and bidi overrides raw)."""
+    text = json.dumps(value, ensure_ascii=False, **layout)
+    if not has_control(text.replace("\n", "")):
+        return text
+    return "".join(
+        json.dumps(char)[1:-1] if char != "\n" and has_control(char) else char for char in text
+    )
+
+
 @dataclass(frozen=True)
 class Output:
     """``json``: print the result as JSON (``compact``: on one line) instead of a table."""
@@ -210,8 +237,8 @@ class Output:
 
     def dumps(self, value: Any) -> str:
         if self.compact:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        return json.dumps(value, indent=2, ensure_ascii=False)
+            return _json(value, separators=(",", ":"))
+        return _json(value, indent=2)
 
     def raw(self, value: Any) -> None:
         """JSON on stdout, whatever the output mode (``lmrpc call``)."""
@@ -221,23 +248,23 @@ class Output:
         if self.json:
             self.raw(result)
         else:
-            console = Console()
+            console = Console(markup=False)
             if not console.is_terminal and "COLUMNS" not in os.environ:
                 console.width = PIPE_WIDTH
-            console.print(view.render(result, names or {}))
+            console.print(view.render(_escaped(result), _escaped(names or {})))
 
     def rpc_error(self, failure: RpcFailure) -> None:
         """The JSON-RPC error, as JSON with ``--json``, else message, code and data."""
         if self.json:
             sys.stderr.write(self.dumps(failure.error) + "\n")
             return
-        text = f"error: {failure.message} ({failure.code})"
+        text = f"error: {escape_control(str(failure.message))} ({failure.code})"
         if failure.data is not None:
-            text += "\n" + json.dumps(failure.data, indent=2, ensure_ascii=False)
+            text += "\n" + _json(failure.data, indent=2)
         sys.stderr.write(text + "\n")
 
     def problem(self, message: str) -> None:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {escape_control(message)}\n")
 
     def note(self, message: str) -> None:
         """A remark for people (stderr, so scripts reading stdout are not disturbed)."""

@@ -15,6 +15,7 @@ import typer
 
 from lmrpc.cli import output, values
 from lmrpc.cli.session import Session, client_command
+from storage.listing import LIST_FIELDS
 
 SERVER_TYPES = ("flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls")
 
@@ -143,12 +144,12 @@ def _names(group: str) -> tuple[str, str, str]:
     return group.replace("-", "_"), plural, plural.removesuffix("s")
 
 
-def _listing(
-    group: str, sortable: tuple[str, ...], searchable: str | None, view: output.View, example: str
-) -> Command:
+def _listing(group: str, view: output.View, example: str) -> Command:
+    """``list`` with the search and sort fields the service declares (LIST_FIELDS)."""
     prefix, plural, _ = _names(group)
+    fields = LIST_FIELDS[prefix]
     params = [
-        Param("sort_field", "Sort by this field (default: id).", choices=("id", *sortable)),
+        Param("sort_field", "Sort by this field (default: id).", choices=fields.sortable),
         Param(
             "sort_ascending",
             "Sort order (default: ascending).",
@@ -158,8 +159,9 @@ def _listing(
         Param("limit", "At most this many rows (1-10000; default: all).", int),
         Param("offset", "Skip this many rows first.", int),
     ]
-    if searchable:
-        search = f"Case-insensitive substring of {searchable}; several words match any."
+    if fields.searchable:
+        searched = ", ".join(fields.searchable)
+        search = f"Case-insensitive substring of {searched}; several words match any."
         params.insert(0, Param("search", search, metavar="TEXT"))
     return Command(
         "list", f"{prefix}.list", f"List {plural}.", f"lmrpc {group} list {example}", view,
@@ -167,17 +169,11 @@ def _listing(
     )  # fmt: skip
 
 
-def _standard(
-    group: str,
-    view: output.View,
-    sortable: tuple[str, ...],
-    searchable: str | None,
-    list_example: str,
-) -> list[Command]:
+def _standard(group: str, view: output.View, list_example: str) -> list[Command]:
     """list, get, delete: the same for every resource."""
     prefix, _, singular = _names(group)
     return [
-        _listing(group, sortable, searchable, view, list_example),
+        _listing(group, view, list_example),
         Command(
             "get", f"{prefix}.get", f"Show one {singular}.", f"lmrpc {group} get 1", view,
             (_id(singular),),
@@ -233,8 +229,6 @@ RESOURCES = [
             *_standard(
                 "configurations",
                 _CONFIGURATIONS,
-                ("name", "cluster_client_id", "type", "grace_time"),
-                "name, cluster_client_id",
                 "--search cluster-a",
             ),
             Command(
@@ -304,8 +298,6 @@ RESOURCES = [
             *_standard(
                 "license-servers",
                 _SERVERS,
-                ("config_id", "host", "port"),
-                "host",
                 "--sort-field host",
             ),
             Command(
@@ -351,8 +343,6 @@ RESOURCES = [
             *_standard(
                 "products",
                 _PRODUCTS,
-                ("name",),
-                "name",
                 "--search aba --sort-field name",
             ),
             Command(
@@ -382,8 +372,6 @@ RESOURCES = [
             *_standard(
                 "features",
                 _FEATURES,
-                ("name", "product_id", "config_id", "total", "used", "reserved", "booked_total"),
-                "name, product name",
                 "--search abaqus --sort-field booked_total --sort-descending",
             ),
             Command(
@@ -450,8 +438,6 @@ RESOURCES = [
             *_standard(
                 "jobs",
                 _JOBS,
-                ("slurm_job_id", "cluster_client_id", "username", "lead_host", "created_at"),
-                "slurm_job_id, username, lead_host, cluster_client_id",
                 "--search alice --sort-field created_at --sort-descending",
             ),
             Command(
@@ -519,8 +505,6 @@ RESOURCES = [
             *_standard(
                 "bookings",
                 _BOOKINGS,
-                ("job_id", "feature_id", "quantity", "created_at"),
-                None,
                 "--sort-field quantity --sort-descending --limit 10",
             ),
             Command(

@@ -1,9 +1,9 @@
 """bookings.* methods; ``bookings.create`` goes through the feature's actor."""
 
-from typing import Any, Literal
+from typing import Any
 
 from actors import BookingRequest
-from lmrpc.params import Id, IdParams, ListParams, Params, Positive, list_query
+from lmrpc.params import Id, IdParams, ListParams, Params, Positive, list_params, list_query
 from lmrpc.registry import CallContext, method
 from storage import bookings
 
@@ -14,9 +14,7 @@ class BookingCreate(Params):
     quantity: Positive
 
 
-class BookingList(ListParams):
-    search: None = None
-    sort_field: Literal["id", "job_id", "feature_id", "quantity", "created_at"] | None = None
+BookingList = list_params("bookings", "BookingList")
 
 
 @method("bookings.create", permission="booking:create", params=BookingCreate)
@@ -33,7 +31,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("bookings.list", permission="booking:read", params=BookingList)
-async def list_(ctx: CallContext, p: BookingList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Bookings (not searchable; sortable by job, feature, quantity, time)."""
     return await ctx.storage.read(lambda conn: bookings.list_(conn, list_query(p)))
 

@@ -10,6 +10,7 @@ from lmrpc.params import (
     Host,
     Id,
     IdParams,
+    LicenseName,
     ListParams,
     Name,
     NoNulls,
@@ -18,6 +19,7 @@ from lmrpc.params import (
     Port,
     Positive,
     UpdateParams,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -36,7 +38,7 @@ class ServerNew(Params):
 
 
 class FeatureNew(Params):
-    name: Name
+    name: LicenseName
     product_id: Id
     reserved: Count = 0
 
@@ -74,7 +76,7 @@ class ServerEntry(_Child):
 
 
 class FeatureEntry(_Child):
-    name: Name | None = None
+    name: LicenseName | None = None
     product_id: Id | None = None
     reserved: Count | None = None
 
@@ -106,8 +108,7 @@ class ConfigurationUpdate(UpdateParams):
         return self
 
 
-class ConfigurationList(ListParams):
-    sort_field: Literal["id", "name", "cluster_client_id", "type", "grace_time"] | None = None
+ConfigurationList = list_params("configurations", "ConfigurationList")
 
 
 @method("configurations.create", permission="config:create", params=ConfigurationCreate)
@@ -133,7 +134,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("configurations.list", permission="config:read", params=ConfigurationList)
-async def list_(ctx: CallContext, p: ConfigurationList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Configurations with their children, searchable by name and cluster_client_id."""
     return await ctx.storage.read(lambda conn: configurations.list_(conn, list_query(p)))
 

@@ -1,7 +1,7 @@
 """features.* methods; counters change here or by the agent's bulk_update, and the feature
 actors are told so (they cache counters)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -9,11 +9,13 @@ from lmrpc.params import (
     Count,
     Id,
     IdParams,
+    LicenseName,
     ListParams,
     Name,
     NoParams,
     Params,
     UpdateParams,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -24,14 +26,14 @@ MAX_BULK = 10_000
 
 
 class FeatureCreate(Params):
-    name: Name
+    name: LicenseName
     product_id: Id
     config_id: Id
     reserved: Count = 0
 
 
 class FeatureUpdate(UpdateParams):
-    name: Name | None = None
+    name: LicenseName | None = None
     product_id: Id | None = None
     config_id: Id | None = None
     reserved: Count | None = None
@@ -39,13 +41,7 @@ class FeatureUpdate(UpdateParams):
     used: Count | None = None
 
 
-class FeatureList(ListParams):
-    sort_field: (
-        Literal[
-            "id", "name", "product_id", "config_id", "total", "used", "reserved", "booked_total"
-        ]
-        | None
-    ) = None
+FeatureList = list_params("features", "FeatureList")
 
 
 class Counters(Params):
@@ -83,7 +79,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("features.list", permission="feature:read", params=FeatureList)
-async def list_(ctx: CallContext, p: FeatureList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Features, searchable by name and product name."""
     return await ctx.storage.read(lambda conn: features.list_(conn, list_query(p)))
 

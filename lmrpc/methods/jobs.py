@@ -1,6 +1,6 @@
 """jobs.* methods: the slurmctld prolog creates a job with its bookings, the epilog deletes it."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -14,6 +14,7 @@ from lmrpc.params import (
     Params,
     Positive,
     SlurmJobId,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -36,11 +37,7 @@ class JobCreate(Params):
     bookings: Annotated[list[BookingWanted], Field(max_length=1000)] = Field(default_factory=list)
 
 
-class JobList(ListParams):
-    sort_field: (
-        Literal["id", "slurm_job_id", "cluster_client_id", "username", "lead_host", "created_at"]
-        | None
-    ) = None
+JobList = list_params("jobs", "JobList")
 
 
 class SlurmIdParams(Params):
@@ -63,7 +60,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("jobs.list", permission="job:read", params=JobList)
-async def list_(ctx: CallContext, p: JobList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Jobs with their bookings."""
     return await ctx.storage.read(lambda conn: jobs.list_(conn, list_query(p)))
 

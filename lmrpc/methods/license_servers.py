@@ -1,6 +1,6 @@
 """license_servers.* methods; a configuration always keeps at least one server."""
 
-from typing import Any, Literal
+from typing import Any
 
 from lmrpc.methods.configurations import SERVER_TYPES
 from lmrpc.params import (
@@ -12,6 +12,7 @@ from lmrpc.params import (
     Params,
     Port,
     UpdateParams,
+    list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
@@ -30,8 +31,7 @@ class ServerUpdate(UpdateParams):
     port: Port | None = None
 
 
-class ServerList(ListParams):
-    sort_field: Literal["id", "config_id", "host", "port"] | None = None
+ServerList = list_params("license_servers", "ServerList")
 
 
 @method("license_servers.create", permission="license-server:create", params=ServerCreate)
@@ -49,7 +49,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("license_servers.list", permission="license-server:read", params=ServerList)
-async def list_(ctx: CallContext, p: ServerList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """License servers, searchable by host."""
     return await ctx.storage.read(lambda conn: license_servers.list_(conn, list_query(p)))
 

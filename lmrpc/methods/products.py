@@ -1,22 +1,29 @@
 """products.* methods."""
 
-from typing import Any, Literal
+from typing import Any
 
-from lmrpc.params import IdParams, ListParams, Name, Params, UpdateParams, list_query
+from lmrpc.params import (
+    IdParams,
+    LicenseName,
+    ListParams,
+    Params,
+    UpdateParams,
+    list_params,
+    list_query,
+)
 from lmrpc.registry import CallContext, method
 from storage import products
 
 
 class ProductCreate(Params):
-    name: Name
+    name: LicenseName
 
 
-class ProductList(ListParams):
-    sort_field: Literal["id", "name"] | None = None
+ProductList = list_params("products", "ProductList")
 
 
 class ProductUpdate(UpdateParams):
-    name: Name | None = None
+    name: LicenseName | None = None
 
 
 @method("products.create", permission="product:create", params=ProductCreate)
@@ -32,7 +39,7 @@ async def get(ctx: CallContext, p: IdParams) -> dict[str, Any]:
 
 
 @method("products.list", permission="product:read", params=ProductList)
-async def list_(ctx: CallContext, p: ProductList) -> list[dict[str, Any]]:
+async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
     """Products, searchable by name."""
     return await ctx.storage.read(lambda conn: products.list_(conn, list_query(p)))
 

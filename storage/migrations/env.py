@@ -9,7 +9,7 @@ from storage.schema import metadata
 
 url = context.config.attributes["url"]
 schema = context.config.attributes.get("schema")
-engine = create_engine(url, poolclass=pool.NullPool)
+engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
 with engine.connect() as connection:
     if schema is not None:
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
