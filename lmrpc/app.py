@@ -46,7 +46,7 @@ class Service:
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self._tenants = Tenants(self.settings.database, nursery)
+        self._tenants = Tenants(self.settings.database, nursery, self.settings.db_timeout)
         await self._tenants.start()
         nursery.start_soon(self._keep_keys_fresh)
 

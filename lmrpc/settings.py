@@ -1,11 +1,13 @@
 """Service configuration from ``LMRPC_*`` environment variables (API.md §6)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.engine import DEFAULT_DB_TIMEOUT_S
 
 EMBEDDED_ISSUER = "lmrpc-local"
 
@@ -15,6 +17,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: user_data_path("lmrpc"))
     database_url: str | None = None
+    db_timeout: float = Field(default=DEFAULT_DB_TIMEOUT_S, gt=0, le=3600)
     host: str = "127.0.0.1"
     port: int = 8000
     oidc_issuer: str | None = None
@@ -57,6 +60,12 @@ class Settings(BaseSettings):
     @property
     def client_claims(self) -> list[str]:
         return _split(self.client_id_claims)
+
+
+def default(field: str) -> Any:
+    """A setting's default, for code that must agree with the server without reading the
+    environment (the CLI's default URL and batch size)."""
+    return Settings.model_fields[field].default
 
 
 def _split(value: str) -> list[str]:

@@ -45,8 +45,9 @@ def location(url: str, organization: str) -> tuple[str, str | None]:
 class Tenants:
     """The default tenant, and the organizations' tenants opened on first use."""
 
-    def __init__(self, url: str, nursery: trio.Nursery) -> None:
+    def __init__(self, url: str, nursery: trio.Nursery, db_timeout: float) -> None:
         self._url = url
+        self._db_timeout = db_timeout
         self._nursery = nursery
         self._open: dict[str, Tenant] = {}
         self._lock = trio.Lock()
@@ -71,7 +72,7 @@ class Tenants:
 
     async def _start(self, organization: str | None, url: str, schema: str | None) -> Tenant:
         threads = TENANT_THREADS if organization is not None else 4
-        storage = Storage(url, threads=threads, schema=schema)
+        storage = Storage(url, threads=threads, schema=schema, timeout=self._db_timeout)
         actors = Supervisor(storage)
         await self._nursery.start(actors.run)
         return Tenant(organization, storage, actors)

@@ -7,19 +7,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+# How long one transaction may wait on the database, in seconds (``LMRPC_DB_TIMEOUT``,
+# lmrpc/settings.py). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its
+# lock timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's
+# wait in the storage queue (storage/runner.py). A stuck database becomes ``-32050``.
 DEFAULT_DB_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 5
-
-
-def db_timeout() -> float:
-    """How long one transaction may wait on the database, in seconds: ``LMRPC_DB_TIMEOUT``
-    (default 10). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its lock
-    timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's wait
-    in the storage queue (storage/runner.py). A stuck database becomes ``-32050``."""
-    value = float(os.environ.get("LMRPC_DB_TIMEOUT") or DEFAULT_DB_TIMEOUT_S)
-    if not 0 < value <= 3600:
-        raise ValueError(f"LMRPC_DB_TIMEOUT must be in (0, 3600] seconds, not {value}")
-    return value
 
 
 def normalize_url(url: str) -> str:
@@ -50,18 +43,24 @@ def is_sqlite(url: str) -> bool:
 
 
 def create(
-    url: str, *, pool_size: int = 4, immediate: bool = False, schema: str | None = None
+    url: str,
+    *,
+    pool_size: int = 4,
+    immediate: bool = False,
+    schema: str | None = None,
+    timeout: float = DEFAULT_DB_TIMEOUT_S,
 ) -> Engine:
     """An engine for ``url``.
 
     SQLite: WAL, full fsync on commit (an answered booking must survive a crash), foreign
     keys on, and our own BEGIN so that writers take the lock at the start (``immediate``).
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
+    ``timeout``: the seconds a transaction may wait on the database.
     Both: errors never carry the statement's parameters (names, hosts, users), so no log
     line that shows an error can hold them (logs.py's promise).
     """
     url = normalize_url(url)
-    timeout_ms = int(db_timeout() * 1000)
+    timeout_ms = int(timeout * 1000)
     if is_sqlite(url):
         engine = create_engine(
             url,

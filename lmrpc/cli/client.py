@@ -22,7 +22,9 @@ from typing import Any, Protocol
 import httpx
 import platformdirs
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+from lmrpc.settings import default
+
+DEFAULT_URL = f"http://{default('host')}:{default('port')}"
 DEFAULT_TIMEOUT_S = 30.0
 EXPIRY_MARGIN_S = 30  # a cached token is renewed this long before it expires
 UNAUTHENTICATED = -32001

@@ -14,11 +14,12 @@ import typer
 
 from lmrpc.cli.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, RpcFailure, TransportFailure
 from lmrpc.cli.output import Output, View, feature_ids
+from lmrpc.settings import default
 
 EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CONNECTION = 3
-MAX_BATCH = 1000  # the server's default batch limit
+MAX_BATCH: int = default("max_batch")
 
 _CONNECTION = "Connection"
 _OUTPUT = "Output"
