@@ -12,15 +12,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from actors.supervisor import Supervisor
-from actors.transactions import JobSpec, create_job
+from actors.transactions import JobSpec, create_job, quantities_per_feature
 from storage import admission as primitives
 from storage import jobs as job_rows
 from storage.errors import Conflict, NotEnoughLicenses, NotFound
 
 
-def _resolve(conn: Connection, spec: JobSpec, names: set[str]) -> tuple[dict[str, int], int | None]:
-    ids = primitives.resolve_features(conn, spec.cluster_client_id, names)
-    return ids, job_rows.existing_id(conn, spec.cluster_client_id, spec.slurm_job_id)
+def _resolve(conn: Connection, spec: JobSpec, names: set[str]) -> dict[str, int]:
+    job_rows.ensure_new(conn, spec.cluster_client_id, spec.slurm_job_id)
+    return primitives.resolve_features(conn, spec.cluster_client_id, names)
 
 
 async def admit_job(
@@ -32,18 +32,13 @@ async def admit_job(
         if not wanted:
             return await storage.write(lambda conn: job_rows.insert_job(conn, **asdict(spec)))
         names = {name for name, _ in wanted}
-        ids, existing = await storage.priority_read(lambda conn: _resolve(conn, spec, names))
-        if existing is not None:
-            raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
+        ids = await storage.priority_read(lambda conn: _resolve(conn, spec, names))
         missing = sorted(names - ids.keys())
         if missing:
             raise NotFound("feature", missing=missing)
         bookings = [(ids[name], quantity) for name, quantity in wanted]
-        per_feature: dict[int, int] = {}
-        for feature_id, quantity in bookings:
-            per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
         try:
-            holds = await supervisor.hold(per_feature)
+            holds = await supervisor.hold(quantities_per_feature(bookings))
             try:
                 job = await storage.write(lambda conn: create_job(conn, spec, bookings))
             except BaseException:

@@ -132,6 +132,14 @@ class JobSpec:
     lead_host: str
 
 
+def quantities_per_feature(wanted: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """A job's whole quantity of each feature, in the job's order of first mention."""
+    per_feature: dict[int, int] = {}
+    for feature_id, quantity in wanted:
+        per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
+    return per_feature
+
+
 def create_job(
     conn: Connection, spec: JobSpec, wanted: Sequence[tuple[int, int]]
 ) -> dict[str, Any]:
@@ -140,12 +148,8 @@ def create_job(
     The features are locked in id order (the lock order of every writer) and each is
     checked against the rule for the job's whole quantity of it.
     """
-    existing = job_rows.existing_id(conn, spec.cluster_client_id, spec.slurm_job_id)
-    if existing is not None:
-        raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
-    per_feature: dict[int, int] = {}
-    for feature_id, quantity in wanted:
-        per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
+    job_rows.ensure_new(conn, spec.cluster_client_id, spec.slurm_job_id)
+    per_feature = quantities_per_feature(wanted)
     rows = primitives.read_features(conn, per_feature, lock=True)
     booked_totals: dict[int, int] = {}
     for feature_id, quantity in per_feature.items():  # the job's order: name its first short one

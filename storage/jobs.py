@@ -44,6 +44,9 @@ def _with_bookings(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     return [_job_json(row, by_job[row.id]) for row in rows]
 
 
+_EXISTS = "a job with this cluster and slurm_job_id exists"
+
+
 def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> int | None:
     return conn.execute(
         select(jobs.c.id).where(
@@ -52,13 +55,18 @@ def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> 
     ).scalar()
 
 
+def ensure_new(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> None:
+    """Conflict, naming the existing job, when the cluster already has this Slurm job."""
+    existing = existing_id(conn, cluster_client_id, slurm_job_id)
+    if existing is not None:
+        raise Conflict(_EXISTS, job_id=existing)
+
+
 def insert_job(
     conn: Connection, *, slurm_job_id: str, cluster_client_id: str, username: str, lead_host: str
 ) -> dict[str, Any]:
     """Insert a job without bookings; an existing (cluster, slurm_job_id) is a Conflict."""
-    existing = existing_id(conn, cluster_client_id, slurm_job_id)
-    if existing is not None:
-        raise Conflict("a job with this cluster and slurm_job_id exists", job_id=existing)
+    ensure_new(conn, cluster_client_id, slurm_job_id)
     created = now()
     values = {
         "slurm_job_id": slurm_job_id,
@@ -67,7 +75,7 @@ def insert_job(
         "lead_host": lead_host,
         "created_at": created,
     }
-    with unique("a job with this cluster and slurm_job_id exists"):
+    with unique(_EXISTS):  # a concurrent insert won the race past ensure_new
         id_ = conn.execute(insert(jobs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
     return {"id": id_, **values, "created_at": timestamp(created), "bookings": []}
 
