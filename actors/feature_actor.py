@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import trio
 
-from actors.admission import Counters
 from actors.committer import Committer
 from actors.messages import Book, Hold, Message
+from actors.rule import Counters
 from actors.transactions import FeatureGroup, counters_of
 from storage import admission as primitives
 from storage.errors import DomainError, NotEnoughLicenses, NotFound, StorageUnavailable

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from actors.admission import Counters, admit
+from actors.rule import Counters, admit
 from storage import admission as primitives
 from storage import jobs as job_rows
 from storage.errors import Conflict, DomainError, NotEnoughLicenses, NotFound, OwnerCheck
