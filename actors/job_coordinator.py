@@ -42,12 +42,12 @@ async def admit_job(
             try:
                 job = await storage.write(lambda conn: create_job(conn, spec, bookings))
             except BaseException:
-                supervisor.release(holds, booked=False)
+                supervisor.settle(holds, booked=False)
                 raise
         except NotEnoughLicenses:
             supervisor.refused += 1
             raise
-        supervisor.release(holds, booked=True)
+        supervisor.settle(holds, booked=True)
         supervisor.admitted += len(bookings)
         return job
     except Conflict as conflict:

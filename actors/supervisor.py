@@ -116,12 +116,12 @@ class Supervisor:
                     actor, _ = await self._ask(feature_id, Hold(quantity))
                 granted.append((actor, quantity))
         except BaseException:
-            self.release(granted, booked=False)
+            self.settle(granted, booked=False)
             raise
         return granted
 
     @staticmethod
-    def release(holds: list[Held], *, booked: bool) -> None:
+    def settle(holds: list[Held], *, booked: bool) -> None:
         """Give held quantities back, or mark them booked once their job committed."""
         for actor, quantity in holds:
             actor.settle(quantity, booked)

@@ -38,4 +38,4 @@ def _owner(conn: Connection, id_: int) -> str:
 def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
     """Delete one booking, if ``check_owner`` lets the caller."""
     check_owner(_owner(conn, id_))
-    return {"deleted": id_}, admission.release(conn, bookings.c.id == id_)
+    return {"deleted": id_}, admission.delete_bookings(conn, bookings.c.id == id_)

@@ -135,6 +135,6 @@ def delete_by_slurm_id(conn: Connection, cluster_client_id: str, slurm_job_id: s
 
 
 def _delete(conn: Connection, id_: int) -> Deleted:
-    touched = admission.release(conn, bookings.c.job_id == id_)
+    touched = admission.delete_bookings(conn, bookings.c.job_id == id_)
     conn.execute(delete(jobs).where(jobs.c.id == id_))
     return {"deleted": id_}, touched

@@ -94,7 +94,7 @@ async def test_a_hold_keeps_licenses_from_bookings(
         assert error.available == 1
     else:
         raise AssertionError("a booking took held licenses")
-    supervisor.release(holds, booked=False)
+    supervisor.settle(holds, booked=False)
     assert (await supervisor.book(feature, BookingRequest(job, 2, AN_ADMIN)))["quantity"] == 2
 
 

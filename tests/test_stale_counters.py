@@ -32,7 +32,7 @@ async def _feature(rpc: Rpc) -> tuple[dict[str, Any], dict[str, Any]]:
 async def _hold(rpc: Rpc, feature_id: int, quantity: int) -> None:
     """Ask the feature's actor to hold ``quantity`` for a job, then give it back."""
     held = await rpc.actors.hold({feature_id: quantity})
-    rpc.actors.release(held, booked=False)
+    rpc.actors.settle(held, booked=False)
 
 
 Shrink = Callable[[Rpc, dict[str, Any], dict[str, Any]], Awaitable[Any]]
