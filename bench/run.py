@@ -26,16 +26,13 @@ from sqlalchemy import Engine
 
 from bench import loadgen, seed
 from lmrpc import keys
+from lmrpc.jsonrpc import request
 from storage import engine as engines
 from storage import migrate
 
 CLUSTER = "bench"
 BIG = 2_000_000_000
 PG_ADMIN = os.environ.get("LMRPC_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def call(method: str, params: dict[str, object], id_: int = 1) -> dict[str, object]:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 def body(document: object) -> bytes:
@@ -146,7 +143,7 @@ class Bench:
 
 
 def scenario_f(b: Bench, features: list[int], jobs: list[int]) -> None:
-    payload = body(call("products.get", {"id": 1}))
+    payload = body(request("products.get", {"id": 1}, 1))
     b.load("f  products.get, 32 clients", 32, lambda c, n: payload, duration=b.args.duration)
 
 
@@ -154,9 +151,10 @@ def booking_body(features: list[int], jobs: list[int]) -> loadgen.BodyMaker:
     def make(client: int, number: int) -> bytes:
         feature = features[(client * 2 + number) % len(features)]
         return body(
-            call(
+            request(
                 "bookings.create",
                 {"job_id": jobs[client % len(jobs)], "feature_id": feature, "quantity": 1},
+                1,
             )
         )
 
@@ -177,9 +175,10 @@ def scenario_b(b: Bench, features: list[int], jobs: list[int]) -> None:
 
     def make(client: int, number: int) -> bytes:
         return body(
-            call(
+            request(
                 "bookings.create",
                 {"job_id": jobs[client % len(jobs)], "feature_id": hot, "quantity": 1},
+                1,
             )
         )
 
@@ -190,7 +189,7 @@ def scenario_c(b: Bench, features: list[int], jobs: list[int]) -> None:
     def make(client: int, number: int) -> bytes:
         return body(
             [
-                call(
+                request(
                     "bookings.create",
                     {
                         "job_id": jobs[client % len(jobs)],
@@ -213,7 +212,7 @@ def scenario_d(b: Bench, features: list[int], jobs: list[int]) -> None:
 
     def make(client: int, number: int) -> bytes:
         return body(
-            call(
+            request(
                 "features.bulk_update",
                 {
                     "features": [
@@ -226,6 +225,7 @@ def scenario_d(b: Bench, features: list[int], jobs: list[int]) -> None:
                         for i in range(1000)
                     ]
                 },
+                1,
             )
         )
 
@@ -309,7 +309,7 @@ def scenario_memory(b: Bench, features: list[int], jobs: list[int]) -> None:
         start = (client * 50 + number) * 1000
         return body(
             [
-                call(
+                request(
                     "bookings.create",
                     {"job_id": job_ids[i % len(job_ids)], "feature_id": many[i], "quantity": 1},
                     i + 1,

@@ -14,6 +14,7 @@ import psycopg
 import trio
 from sqlalchemy.engine import make_url
 
+from lmrpc.jsonrpc import request
 from tests.factories import feature_in, stored_bookings
 from tests.server import running_server, server_env
 from tests.tokens import TokenFactory
@@ -25,10 +26,6 @@ DB_TIMEOUT_S = 1.0
 # storage threads that each wait 0.8 s would take about 8 s.
 ANSWER_BOUND_S = 4.0
 CALLS = 40
-
-
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 @contextmanager
@@ -78,7 +75,9 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
 
             job = (
                 await rpc(
-                    call("jobs.create", {"slurm_job_id": "1", "username": "u", "lead_host": "h"})
+                    request(
+                        "jobs.create", {"slurm_job_id": "1", "username": "u", "lead_host": "h"}, 1
+                    )
                 )
             )["result"]["id"]
             booking = {"job_id": job, "feature_id": feature, "quantity": 1}
@@ -95,7 +94,7 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                     for number in range(CALLS):
                         match number % 3:
                             case 0:
-                                body = call("bookings.create", booking)
+                                body = request("bookings.create", booking, 1)
                                 kind = "write"
                             case 1:
                                 params = {
@@ -104,9 +103,9 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                                     "lead_host": "h",
                                     "bookings": [{"product_feature": "slow.db", "quantity": 1}],
                                 }
-                                body, kind = call("jobs.create", params), "write"
+                                body, kind = request("jobs.create", params, 1), "write"
                             case _:
-                                body, kind = call("features.get", {"id": feature}), "read"
+                                body, kind = request("features.get", {"id": feature}, 1), "read"
                         nursery.start_soon(timed, kind, body)
                 elapsed = time.monotonic() - started
                 health = await client.get("/healthz")
@@ -125,10 +124,10 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
 
             # the lock is gone: the same calls work at once
             started = time.monotonic()
-            after = await rpc(call("bookings.create", booking))
+            after = await rpc(request("bookings.create", booking, 1))
             assert "result" in after, after
             created = await rpc(
-                call(
+                request(
                     "jobs.create",
                     {
                         "slurm_job_id": "locked-1",
@@ -136,6 +135,7 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                         "lead_host": "h",
                         "bookings": [{"product_feature": "slow.db", "quantity": 2}],
                     },
+                    1,
                 )
             )
             assert "result" in created, created  # the refused create left nothing behind

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 import platformdirs
 
+from lmrpc import jsonrpc
 from lmrpc.settings import default
 
 DEFAULT_URL = f"http://{default('host')}:{default('port')}"
@@ -266,12 +267,7 @@ class Client:
 
     def _request(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         self._next_id += 1
-        return {
-            "jsonrpc": "2.0",
-            "method": method,
-            "params": dict(params or {}),
-            "id": self._next_id,
-        }
+        return jsonrpc.request(method, dict(params or {}), self._next_id)
 
     def _send(self, body: Any) -> Any:
         """POST the body with the current token; once more with a renewed one if refused."""
