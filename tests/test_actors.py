@@ -1,6 +1,7 @@
 """Feature actors and the supervisor against real storage, on both backends."""
 
 import trio
+from trio.testing import MockClock, wait_all_tasks_blocked
 
 from actors import BookingRequest, Supervisor
 from lmrpc.errors import Forbidden
@@ -98,14 +99,21 @@ async def test_a_hold_keeps_licenses_from_bookings(
     assert (await supervisor.book(feature, BookingRequest(job, 2, AN_ADMIN)))["quantity"] == 2
 
 
-async def test_idle_actors_retire_and_come_back(storage: Storage, nursery: trio.Nursery) -> None:
-    supervisor = Supervisor(storage, idle_timeout=0.05)
+async def test_idle_actors_retire_and_come_back(
+    storage: Storage, nursery: trio.Nursery, mock_clock: MockClock
+) -> None:
+    """Trio's time is the test's own: the idle timeout passes by a jump, not a sleep."""
+    supervisor = Supervisor(storage, idle_timeout=60)
     await nursery.start(supervisor.run)
     feature = await make_feature(storage, total=2)
     job = await make_job(storage)
     await supervisor.book(feature, BookingRequest(job, 1, AN_ADMIN))
     assert supervisor.live == 1
-    await trio.sleep(0.3)
+    mock_clock.jump(59)
+    await wait_all_tasks_blocked()
+    assert supervisor.live == 1  # not idle long enough yet
+    mock_clock.jump(30)
+    await wait_all_tasks_blocked()
     assert supervisor.live == 0
     await supervisor.book(feature, BookingRequest(job, 1, AN_ADMIN))
     assert await booked_total(storage, feature) == (2, 2)

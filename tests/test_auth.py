@@ -11,17 +11,16 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import trio
 from joserfc import jwe
 from joserfc.jwk import ECKey, RSAKey
 
-from lmrpc.auth import KeyStore, TokenVerifier, Unauthenticated
+from lmrpc.auth import LEEWAY_S, KeyStore, TokenVerifier, Unauthenticated
 from lmrpc.settings import Settings
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer
 from tests.server import Server, running_server, server_env
@@ -273,9 +272,11 @@ def test_keys_named_by_the_token_are_never_fetched_or_trusted(
 # --- the verified-token cache (in process, real issuer) ---------------------------------------
 
 
-def _verifier(issuer: Issuer, **store: Any) -> TokenVerifier:
+def _verifier(
+    issuer: Issuer, clock: Callable[[], float] = time.time, **store: Any
+) -> TokenVerifier:
     settings = Settings(oidc_issuer=issuer.url, oidc_audience=AUDIENCE)
-    return TokenVerifier(settings, KeyStore(issuer=issuer.url, **store))
+    return TokenVerifier(settings, KeyStore(issuer=issuer.url, **store), clock=clock)
 
 
 async def test_the_signature_is_checked_once_per_token(issuer: Issuer) -> None:
@@ -290,16 +291,18 @@ async def test_the_signature_is_checked_once_per_token(issuer: Issuer) -> None:
 
 
 async def test_a_cached_token_stops_working_when_it_expires(issuer: Issuer) -> None:
-    verifier = _verifier(issuer)
-    now = time.time()
-    expires = int(now) - 28  # valid for two or three more seconds, thanks to the leeway
+    now = [time.time()]
+    verifier = _verifier(issuer, clock=lambda: now[0])
+    expires = int(now[0]) + 60
     short = token(issuer, claims={"exp": expires})
     await verifier.verify(short)
+    now[0] = expires + LEEWAY_S - 1  # still valid, thanks to the leeway
     await verifier.verify(short)
     assert verifier.signature_checks == 1  # served from the cache
-    await trio.sleep(expires + 30 - time.time() + 0.2)
+    now[0] = expires + LEEWAY_S + 1
     with pytest.raises(Unauthenticated, match="expired"):
         await verifier.verify(short)
+    assert verifier.signature_checks == 2  # not from the cache: checked again, and refused
 
 
 async def test_the_cache_is_bounded(issuer: Issuer) -> None:

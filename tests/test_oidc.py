@@ -20,6 +20,7 @@ import pytest
 import trio
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from trio.testing import MockClock
 
 from lmrpc.auth import (
     BACKGROUND_BOUNDS_S,
@@ -151,24 +152,26 @@ def test_a_jwks_never_yields_symmetric_or_encryption_keys(issuer: Issuer) -> Non
 # --- rotation --------------------------------------------------------------------------------
 
 
-async def test_key_rotation_works_without_a_restart(issuer: Issuer) -> None:
+async def test_key_rotation_works_without_a_restart(issuer: Issuer, mock_clock: MockClock) -> None:
     verifier = verifier_for(issuer.url, refresh_interval=0.5)
     old = token(issuer)
     await verifier.verify(old)
     issuer.rotate(keep_old=True)  # the new key signs, the old one is still published
-    await trio.sleep(0.6)
+    mock_clock.jump(0.6)  # past the refresh interval
     rotated = token(issuer)
     assert (await verifier.verify(rotated)).cluster_client_id == AGENT
     await verifier.verify(old)
     issuer.rotate()  # a third key; the first two are withdrawn
-    await trio.sleep(0.6)
+    mock_clock.jump(0.6)
     await verifier.verify(token(issuer))
     for gone in (old, rotated):
         assert await unauthenticated(verifier, gone) == "unknown signing key"
     assert issuer.requests().count(DISCOVERY) == 1  # the jwks_uri is remembered
 
 
-async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(issuer: Issuer) -> None:
+async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(
+    issuer: Issuer, mock_clock: MockClock
+) -> None:
     verifier = verifier_for(issuer.url, refresh_interval=1.5)
     await verifier.verify(token(issuer))
     issuer.rotate()
@@ -179,7 +182,7 @@ async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(issuer: I
             "unknown signing key"
         )
     assert issuer.requests().count(JWKS) == 1
-    await trio.sleep(1.6)
+    mock_clock.jump(1.6)
     assert (await verifier.verify(rotated)).cluster_client_id == AGENT
     for _ in range(10):
         await unauthenticated(verifier, token(issuer, foreign_key=True))
@@ -255,7 +258,9 @@ async def test_a_year_long_max_age_is_cut_to_the_upper_bound(issuer: Issuer) -> 
 # --- a provider that is down or hangs ---------------------------------------------------------
 
 
-async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers() -> None:
+async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers(
+    mock_clock: MockClock,
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     verifier = verifier_for(url, retry_interval=0.5)
@@ -269,7 +274,7 @@ async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers(
     issuer = start_issuer(port=port)
     try:
         issuer.add_client(AGENT, SECRET, PERMISSIONS)
-        await trio.sleep(0.6)
+        mock_clock.jump(0.6)  # past the retry interval
         assert (await verifier.verify(token(issuer))).cluster_client_id == AGENT
     finally:
         issuer.stop()
