@@ -9,17 +9,13 @@ Nothing here is a pass/fail test: it prints what it measured and the targets bes
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import trio
 from sqlalchemy import Engine
@@ -29,6 +25,7 @@ from lmrpc import keys
 from lmrpc.jsonrpc import request
 from storage import engine as engines
 from storage import migrate
+from tests.server import running_server
 
 CLUSTER = "bench"
 BIG = 2_000_000_000
@@ -59,34 +56,17 @@ def database(backend: str, directory: Path) -> Iterator[str]:
 
 
 class Server:
+    """A real ``lmrpc serve`` with embedded auth, started as the tests start theirs."""
+
     def __init__(self, url: str, data_dir: Path, workers: int, port: int = 18_765) -> None:
-        self.base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
         env.update(LMRPC_DATABASE_URL=url, LMRPC_DATA_DIR=str(data_dir))
-        self.log = open(data_dir / f"server-{time.time():.0f}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lmrpc",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        self._running = ExitStack()
+        server = self._running.enter_context(
+            running_server(env, data_dir, workers=workers, port=port)
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.base = server.url
+        self.process = server.process
 
     def pids(self) -> list[int]:
         """The server process and its worker processes."""
@@ -108,12 +88,7 @@ class Server:
         return total / 1024
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        self._running.close()
 
 
 class Bench:

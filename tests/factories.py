@@ -17,18 +17,29 @@ from storage.schema import configurations, features, jobs, license_servers, prod
 _names = count(1)
 
 
-def _feature(
-    conn: Connection, cluster: str, total: int, used: int, reserved: int, product: str, name: str
-) -> int:
+def product_and_configuration(
+    conn: Connection, cluster: str, product: str, configuration: str
+) -> tuple[int, int]:
+    """The product named ``product`` (made when missing) and a new configuration of
+    ``cluster`` with one license server: their ids. Tests and bench/seed.py seed with it."""
     product_id = conn.execute(select(products.c.id).where(products.c.name == product)).scalar()
     if product_id is None:
         product_id = conn.execute(insert(products).values(name=product)).inserted_primary_key[0]  # type: ignore[index]
     config_id = conn.execute(
         insert(configurations).values(
-            name=f"config-{next(_names)}", cluster_client_id=cluster, grace_time=60, type="flexlm"
+            name=configuration, cluster_client_id=cluster, grace_time=60, type="flexlm"
         )
     ).inserted_primary_key[0]  # type: ignore[index]
     conn.execute(insert(license_servers).values(config_id=config_id, host="lic1", port=27000))
+    return product_id, config_id
+
+
+def _feature(
+    conn: Connection, cluster: str, total: int, used: int, reserved: int, product: str, name: str
+) -> int:
+    product_id, config_id = product_and_configuration(
+        conn, cluster, product, f"config-{next(_names)}"
+    )
     feature_id: int = conn.execute(
         insert(features).values(
             name=name,
