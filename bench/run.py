@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from bench import loadgen, seed
 from lmrpc import keys
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from storage import engine as engines
 from storage import migrate
 from tests.server import running_server

@@ -1,5 +1,5 @@
 """``python -m lmrpc`` runs the console script."""
 
-from lmrpc.cli import main
+from lmrpc.console import main
 
 main()

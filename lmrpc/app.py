@@ -1,23 +1,19 @@
-"""The HTTP face: a Quart-Trio app serving ``POST /rpc``, ``GET /healthz``, ``GET /metrics``
-and ``GET /openrpc.json``."""
+"""The HTTP face: a Quart-Trio app serving ``GET /healthz``, ``GET /metrics`` and
+``GET /openrpc.json``, with ``POST /rpc`` answered in front of it (:mod:`lmrpc.rpc_route`)."""
 
 import logging
-import uuid
 from typing import Any
 
 import trio
 from quart import Response, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from lmrpc import jsonrpc, openrpc
+from lmrpc import openrpc
 from lmrpc.auth import TokenVerifier, Unauthenticated, key_store
-from lmrpc.dispatch import dispatch
-from lmrpc.errors import INVALID_REQUEST, STORAGE_UNAVAILABLE, UNAUTHENTICATED, RpcError
 from lmrpc.identity import Identity
-from lmrpc.logs import log_call
 from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
-from lmrpc.registry import CallContext
+from lmrpc.request_body import RequestBodyGuard
+from lmrpc.rpc_route import MISSING_TOKEN, RpcRoute
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
 from storage.errors import StorageUnavailable
@@ -25,13 +21,6 @@ from storage.errors import StorageUnavailable
 log = logging.getLogger("lmrpc.app")
 
 HEALTH_TIMEOUT_S = 3
-JSON = "application/json"
-MISSING_TOKEN = "missing bearer token"
-
-
-def _rpc_error(status: int, error: RpcError, **headers: str) -> Response:
-    body = jsonrpc.encode(jsonrpc.error(None, error))
-    return Response(body, status=status, content_type=JSON, headers=headers)
 
 
 class Service:
@@ -97,61 +86,6 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     async def _stop() -> None:
         await service.stop()
 
-    @app.post("/rpc")
-    async def rpc() -> Response:
-        try:
-            identity = await service.authenticate(request.headers.get("Authorization"))
-        except Unauthenticated as denied:
-            # RFC 6750 §3.1: no error code when the request carries no bearer token at all
-            missing = denied.reason == MISSING_TOKEN
-            return _rpc_error(
-                401,
-                RpcError(UNAUTHENTICATED, {"reason": denied.reason}),
-                **{"WWW-Authenticate": "Bearer" if missing else 'Bearer error="invalid_token"'},
-            )
-        if request.mimetype != JSON:
-            return _rpc_error(
-                415, RpcError(INVALID_REQUEST, {"reason": "Content-Type must be application/json"})
-            )
-        try:
-            body: bytes = await request.body
-        except RequestEntityTooLarge:
-            limit = service.settings.max_body_bytes
-            # The rest of the body stays unread, so this connection cannot carry another
-            # request: close it (else a keep-alive client waits forever on its next call).
-            return _rpc_error(
-                413,
-                RpcError(INVALID_REQUEST, {"reason": f"body exceeds {limit} bytes"}),
-                Connection="close",
-            )
-        request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
-
-        def observe(call: jsonrpc.Call, code: int | None, seconds: float) -> None:
-            service.metrics.observe(call, code, seconds, identity.organization)
-            log_call(request_id, identity, call, code, seconds)
-
-        try:
-            tenant = await service.tenant_of(identity)
-        except StorageUnavailable:
-            return _rpc_error(200, RpcError(STORAGE_UNAVAILABLE))
-
-        def context_for(who: Identity) -> CallContext:
-            return CallContext(who, tenant.storage, tenant.actors)
-
-        answer = await dispatch(
-            body,
-            identity,
-            context_for,
-            service.settings.max_batch,
-            observe,
-            max_response_bytes=service.settings.max_response_bytes,
-        )
-        if answer is None:
-            nothing = Response(b"", status=204)  # bytes: a None body is iterated with asyncio
-            nothing.headers.pop("Content-Type", None)  # no body, so no media type
-            return nothing
-        return Response(answer, content_type=JSON, headers={"X-Request-Id": request_id})
-
     @app.get("/metrics")
     async def metrics() -> Response:
         if not service.settings.metrics_public:
@@ -190,4 +124,9 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200
 
+    app.asgi_app = RequestBodyGuard(  # type: ignore[method-assign, assignment]
+        RpcRoute(service, app.asgi_app),
+        service.settings.max_body_bytes,
+        service.settings.body_timeout,
+    )
     return app

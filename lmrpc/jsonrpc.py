@@ -142,17 +142,6 @@ def _short(error: BaseException) -> str:
     return str(error)[:200] if not isinstance(error, RecursionError) else "nested too deeply"
 
 
-def request(method: str, params: Any = None, id_: Any = _NO_ID) -> dict[str, Any]:
-    """A request object as a client sends it: without ``params`` it has none, without
-    ``id_`` it is a notification (``id_=None`` is a call with a null id)."""
-    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        body["params"] = params
-    if id_ is not _NO_ID:
-        body["id"] = id_
-    return body
-
-
 def result(id_: Any, value: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "result": value, "id": id_}
 

@@ -8,10 +8,11 @@ log without them (storage/engine.py, storage/runner.py).
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lmrpc import jsonrpc
-from lmrpc.identity import Identity
+if TYPE_CHECKING:  # annotations only: the agent configures logging without server modules
+    from lmrpc import jsonrpc
+    from lmrpc.identity import Identity
 
 calls = logging.getLogger("lmrpc.calls")
 
@@ -55,7 +56,7 @@ def _plain(value: Any) -> Any:
 
 
 def log_call(
-    request_id: str, identity: Identity, call: jsonrpc.Call, code: int | None, seconds: float
+    request_id: str, identity: "Identity", call: "jsonrpc.Call", code: int | None, seconds: float
 ) -> None:
     """One line for one call."""
     if not calls.isEnabledFor(logging.INFO):

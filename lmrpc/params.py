@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from lmrpc.text import has_control
-from storage.listing import LIST_FIELDS, ListQuery
+from storage.list_fields import LIST_FIELDS
+from storage.listing import ListQuery
 
 MAX_INT = 2**31 - 1
 
@@ -127,7 +128,7 @@ class ListParams(Params):
 
 
 def list_params(resource: str, model_name: str) -> type[ListParams]:
-    """The list params of ``resource`` (storage.listing.LIST_FIELDS): ``sort_field`` is one
+    """The list params of ``resource`` (storage.list_fields.LIST_FIELDS): ``sort_field`` is one
     of its sortable fields, so the JSON Schema lists the choices and anything else is
     -32602; ``search`` is refused where nothing is searchable."""
     fields = LIST_FIELDS[resource]

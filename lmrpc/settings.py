@@ -1,7 +1,7 @@
 """Service configuration from ``LMRPC_*`` environment variables (API.md §6)."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from platformdirs import user_data_path
 from pydantic import Field, field_validator
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024)
     metrics_public: bool = False
     graceful_timeout: float = Field(default=15.0, ge=0)
+    headers_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=60.0, gt=0)
+    max_connections: int | None = Field(default=None, ge=1)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
 
@@ -60,12 +63,6 @@ class Settings(BaseSettings):
     @property
     def client_claims(self) -> list[str]:
         return _split(self.client_id_claims)
-
-
-def default(field: str) -> Any:
-    """A setting's default, for code that must agree with the server without reading the
-    environment (the CLI's default URL and batch size)."""
-    return Settings.model_fields[field].default
 
 
 def _split(value: str) -> list[str]:

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 START_TIMEOUT_S = 30
@@ -66,9 +66,15 @@ def server_env(
 
 @contextmanager
 def running_server(
-    env: Mapping[str, str], directory: Path, *, workers: int = 1, port: int | None = None
+    env: Mapping[str, str],
+    directory: Path,
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
-    """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after."""
+    """Start ``lmrpc serve`` with ``env``, wait until /healthz answers, stop it after;
+    ``preexec_fn`` runs in the child before the server (e.g. to lower its limits)."""
     port = port or free_port()
     log = directory / f"server-{port}.log"
     with open(log, "wb") as out:
@@ -86,19 +92,25 @@ def running_server(
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
         _wait_healthy(server)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout=15)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _wait_healthy(server: Server) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import trio
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from tests.factories import feature_in, stored_bookings
 from tests.server import Server, running_server, server_env
 from tests.tokens import TokenFactory

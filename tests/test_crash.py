@@ -9,7 +9,7 @@ import httpx
 import trio
 from sqlalchemy import select
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import bookings, features
 from tests.factories import feature_in, stored_bookings

@@ -19,7 +19,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from tests.conftest import BACKENDS
 from tests.server import Server, running_server, server_env
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory

@@ -16,7 +16,7 @@ import pytest
 import trio
 from sqlalchemy import select
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import bookings, jobs
 from tests.conftest import PG_ADMIN_URL

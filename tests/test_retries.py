@@ -9,7 +9,7 @@ import pytest
 import trio
 from sqlalchemy import select
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import jobs
 from tests.factories import feature_in, feature_row_locked, stored_bookings

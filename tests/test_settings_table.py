@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
+from lmrpc.client import DEFAULT_URL, MAX_BATCH
 from lmrpc.settings import Settings
 
 README = Path(__file__).parent.parent / "README.md"
@@ -57,3 +58,11 @@ def test_the_readme_table_lists_exactly_the_settings_with_their_defaults() -> No
             assert field.default is not PydanticUndefined, name
             expected = shown(field.default)
         assert table[name] == expected, f"LMRPC_{name.upper()}"
+
+
+def test_the_clients_defaults_are_the_servers() -> None:
+    """The client (shared with the agent, which never loads the service's settings) keeps
+    its own copies of two defaults; they must stay the server's."""
+    fields = Settings.model_fields
+    assert f"http://{fields['host'].default}:{fields['port'].default}" == DEFAULT_URL
+    assert fields["max_batch"].default == MAX_BATCH

@@ -14,7 +14,7 @@ import psycopg
 import trio
 from sqlalchemy.engine import make_url
 
-from lmrpc.jsonrpc import request
+from lmrpc.client import request
 from tests.factories import feature_in, stored_bookings
 from tests.server import running_server, server_env
 from tests.tokens import TokenFactory

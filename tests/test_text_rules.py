@@ -16,8 +16,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
-from lmrpc.cli.client import RpcFailure
 from lmrpc.cli.output import Output
+from lmrpc.client import RpcFailure
 from lmrpc.registry import METHODS
 from storage import engine as engines
 from storage.schema import products

@@ -20,7 +20,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from lmrpc.cli.client import RpcFailure
+from lmrpc.client import RpcFailure
 from lmrpc.text import escape_control, has_control
 
 FeatureNames = Mapping[int, str]

@@ -5,9 +5,9 @@ from typing import Annotated, Any
 import typer
 
 from lmrpc.cli import output, values
-from lmrpc.cli.client import RpcFailure
 from lmrpc.cli.resources import METHODS
 from lmrpc.cli.session import Session, client_command
+from lmrpc.client import RpcFailure
 
 METHOD_NOT_FOUND = -32601
 

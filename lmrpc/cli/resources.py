@@ -15,7 +15,7 @@ import typer
 
 from lmrpc.cli import output, values
 from lmrpc.cli.session import Session, client_command
-from storage.listing import LIST_FIELDS
+from storage.list_fields import LIST_FIELDS
 
 SERVER_TYPES = ("flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls")
 

@@ -6,16 +6,15 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
-import trio
 import typer
 
-from lmrpc import logs
-from lmrpc.settings import Settings
-from storage import migrate
-from storage.engine import is_sqlite
+# The server, storage and settings modules are imported inside the commands: every other
+# command (the agent's prolog above all) would otherwise pay for alembic and SQLAlchemy.
 
 if TYPE_CHECKING:
     from joserfc.jwk import RSAKey
+
+    from lmrpc.settings import Settings
 
 KEEP_ALIVE_TIMEOUT_S = 75
 READ_TIMEOUT_S = 30
@@ -34,6 +33,11 @@ def serve(
     """Run the service (example: lmrpc serve --port 8000 --workers 2)."""
     from hypercorn.config import Config
     from hypercorn.run import run
+
+    from lmrpc import logs
+    from lmrpc.settings import Settings
+    from storage import migrate
+    from storage.engine import is_sqlite
 
     for name, value in (("HOST", host), ("PORT", port), ("DATABASE_URL", database_url)):
         if value is not None:
@@ -58,6 +62,7 @@ def serve(
     config.graceful_timeout = settings.graceful_timeout
     if workers > 1:
         sys.exit(run(config))  # Hypercorn's processes; its parent turns SIGTERM into shutdown
+    import trio
     from hypercorn.trio import serve as serve_app
 
     from lmrpc.asgi import app
@@ -68,6 +73,8 @@ def serve(
 async def _until_stopped() -> None:
     """Return on SIGTERM or SIGINT: Hypercorn then stops accepting, lets in-flight calls
     finish within the graceful timeout, and runs the app's shutdown (actors drain)."""
+    import trio
+
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for _ in signals:
             return
@@ -76,8 +83,10 @@ async def _until_stopped() -> None:
 @db.command("upgrade")
 def upgrade() -> None:
     """Apply schema migrations to LMRPC_DATABASE_URL (example: lmrpc db upgrade)."""
-    url = Settings().database
-    migrate.upgrade(url)
+    from lmrpc.settings import Settings
+    from storage import migrate
+
+    migrate.upgrade(Settings().database)
     typer.echo("database schema is current")
 
 
@@ -90,6 +99,8 @@ def token(
     ttl: Annotated[int, typer.Option(min=1, help="Lifetime in seconds.")] = 3600,
 ) -> None:
     """Print an access token signed with the embedded key (example: lmrpc token --client-id c1)."""
+    from lmrpc.settings import Settings
+
     settings = Settings()
     if not settings.embedded_auth:
         typer.echo("lmrpc token works only in embedded mode (no LMRPC_OIDC_* set)", err=True)
@@ -104,7 +115,7 @@ def token(
     )
 
 
-def _embedded_key(settings: Settings) -> "RSAKey":
+def _embedded_key(settings: "Settings") -> "RSAKey":
     """The data dir's signing key; a key file that is unsafe to use ends the command."""
     from lmrpc import keys
 

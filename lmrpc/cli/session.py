@@ -12,14 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
-from lmrpc.cli.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, RpcFailure, TransportFailure
 from lmrpc.cli.output import Output, View, feature_ids
-from lmrpc.settings import default
+from lmrpc.client import DEFAULT_TIMEOUT_S, DEFAULT_URL, Client, RpcFailure, TransportFailure
 
 EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CONNECTION = 3
-MAX_BATCH: int = default("max_batch")
 
 _CONNECTION = "Connection"
 _OUTPUT = "Output"
@@ -43,17 +41,15 @@ class Session:
         """``product.feature`` of the features a table mentions, in batches of features.get;
         a name that cannot be read (permission, deleted meanwhile) stays an id."""
         ids = sorted(set(feature_ids(result)))
-        names: dict[int, str] = {}
-        for start in range(0, len(ids), MAX_BATCH):
-            chunk = ids[start : start + MAX_BATCH]
-            try:
-                found = self.client.batch([("features.get", {"id": id_}) for id_ in chunk])
-            except (RpcFailure, TransportFailure):
-                return names
-            for id_, feature in zip(chunk, found, strict=True):
-                if isinstance(feature, dict):
-                    names[id_] = f"{feature['product']['name']}.{feature['name']}"
-        return names
+        try:
+            found = self.client.batch([("features.get", {"id": id_}) for id_ in ids])
+        except (RpcFailure, TransportFailure):
+            return {}
+        return {
+            id_: f"{feature['product']['name']}.{feature['name']}"
+            for id_, feature in zip(ids, found, strict=True)
+            if isinstance(feature, dict)
+        }
 
 
 def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:

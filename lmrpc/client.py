@@ -1,5 +1,6 @@
-"""The CLI's JSON-RPC client: one call over HTTP, with a bearer token from the command line,
-the environment, or OIDC client credentials (cached until shortly before expiry).
+"""The JSON-RPC client shared by the CLI and the agent: calls and batches over HTTP, with a
+bearer token from the command line, the environment, or OIDC client credentials (cached
+until shortly before expiry).
 
 Failures are sorted by what the user can do about them: :class:`RpcFailure` is the
 server's answer to the call (exit 1), :class:`TransportFailure` means the call never got a
@@ -22,14 +23,26 @@ from typing import Any, Protocol
 import httpx
 import platformdirs
 
-from lmrpc import jsonrpc
-from lmrpc.settings import default
-
-DEFAULT_URL = f"http://{default('host')}:{default('port')}"
+DEFAULT_URL = "http://127.0.0.1:8000"  # the server's default host and port
 DEFAULT_TIMEOUT_S = 30.0
+MAX_BATCH = 1000  # the server's default batch limit (LMRPC_MAX_BATCH)
+# The agent imports this module and never the service's settings: the two defaults above
+# are checked against Settings by tests/test_settings_table.py instead.
 EXPIRY_MARGIN_S = 30  # a cached token is renewed this long before it expires
 UNAUTHENTICATED = -32001
 _DISCOVERY = "/.well-known/openid-configuration"
+_NOTIFICATION = object()  # no id: a request nobody answers
+
+
+def request(method: str, params: Any = None, id_: Any = _NOTIFICATION) -> dict[str, Any]:
+    """A request object as a client sends it: without ``params`` it has none, without
+    ``id_`` it is a notification (``id_=None`` is a call with a null id)."""
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        body["params"] = params
+    if id_ is not _NOTIFICATION:
+        body["id"] = id_
+    return body
 
 
 class RpcFailure(Exception):
@@ -225,7 +238,9 @@ class Client:
 
     def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.http = httpx.Client(
+            timeout=timeout, follow_redirects=False, verify=_may_use_tls(self.url, token)
+        )
         self.credentials = credentials_from_env(self.http, token)
         self._next_id = 0
 
@@ -246,10 +261,14 @@ class Client:
         return _outcome(answer)
 
     def batch(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
-        """The results of several calls in one request, in order; an error is an RpcFailure
-        in its place (calls in a batch are independent)."""
-        if not calls:
-            return []
+        """The results of several calls in one request (one per MAX_BATCH calls), in order;
+        an error is an RpcFailure in its place (calls in a batch are independent)."""
+        results: list[Any] = []
+        for start in range(0, len(calls), MAX_BATCH):
+            results.extend(self._batch(calls[start : start + MAX_BATCH]))
+        return results
+
+    def _batch(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Any]:
         requests = [self._request(method, params) for method, params in calls]
         answers = self._send(requests)
         if not isinstance(answers, list):
@@ -267,7 +286,7 @@ class Client:
 
     def _request(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         self._next_id += 1
-        return jsonrpc.request(method, dict(params or {}), self._next_id)
+        return request(method, dict(params or {}), self._next_id)
 
     def _send(self, body: Any) -> Any:
         """POST the body with the current token; once more with a renewed one if refused."""
@@ -305,6 +324,12 @@ class Client:
                 f"{self.url}/rpc answered HTTP {response.status_code} without a JSON-RPC response"
             )
         return answer
+
+
+def _may_use_tls(url: str, token: str | None, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether a request may go over HTTPS (to lmrpc or to the OIDC issuer): only then are
+    the CA certificates loaded, which costs a slurmctld prolog tens of milliseconds."""
+    return not url.startswith("http://") or (not token and bool(env.get("LMRPC_OIDC_ISSUER")))
 
 
 def _outcome(answer: Mapping[str, Any]) -> Any:

@@ -1,5 +1,8 @@
 #!/bin/bash
-# slurmctld EpilogSlurmctld: give the job's licenses back (delete the job and its bookings).
+# slurmctld EpilogSlurmctld without Python on the controller (`lmrpc agent epilog` is the
+# supported hook, see docs/agent.md): gives the job's licenses back (deletes the job and its
+# bookings). Always exits 0: a failing epilog would requeue the job, and the agent's
+# reconcile cycle releases what is left behind.
 set -u
 : "${LMRPC_URL:=http://127.0.0.1:8000}"
 : "${LMRPC_TOKEN:?set LMRPC_TOKEN (an access token of this cluster) in the slurmctld environment}"
