@@ -32,8 +32,9 @@ from lmrpc.auth import (
     signature_keys,
 )
 from lmrpc.settings import Settings
+from tests.oidc import oidc_env, verifier_for
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer, start_issuer
-from tests.server import Server, free_port, running_server, server_env
+from tests.server import Server, free_port, running_server
 from tests.tokens import TokenFactory
 
 AGENT, SECRET = "cluster-a", "agent-secret"
@@ -64,31 +65,10 @@ def stranger_token(issuer_url: str) -> str:
     return jwt.encode({"alg": "RS256", "kid": "stranger"}, claims, _stranger_key())
 
 
-def verifier_for(issuer_url: str, **store: Any) -> TokenVerifier:
-    settings = Settings(oidc_issuer=issuer_url, oidc_audience=AUDIENCE)
-    return TokenVerifier(settings, KeyStore(issuer=issuer_url, **store))
-
-
 async def unauthenticated(verifier: TokenVerifier, bearer: str) -> str:
     with pytest.raises(Unauthenticated) as denied:
         await verifier.verify(bearer)
     return denied.value.reason
-
-
-def oidc_env(
-    issuer_url: str, tokens: TokenFactory, directory: Path, **extra: str | None
-) -> dict[str, str]:
-    return server_env(
-        f"sqlite:///{directory / 'lmrpc.sqlite3'}",
-        tokens,
-        directory / "data",
-        {
-            "LMRPC_OIDC_ISSUER": issuer_url,
-            "LMRPC_OIDC_AUDIENCE": AUDIENCE,
-            "LMRPC_OIDC_JWKS_FILE": None,
-            **extra,
-        },
-    )
 
 
 def rpc(server: Server, bearer: str, method: str = "products.list", **params: Any) -> Any:

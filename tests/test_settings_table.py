@@ -17,7 +17,7 @@ COMPUTED = {
     "data_dir": "$XDG_DATA_HOME/lmrpc",
     "database_url": "sqlite:///<data dir>/lmrpc.sqlite3",
     "oidc_jwks_url": "from discovery",
-    "max_connections": "open-file limit − max(100, 10 %)",
+    "max_connections": "open-file limit \u2212 max(100, 10 %)",
 }
 
 
