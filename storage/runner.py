@@ -19,7 +19,6 @@ from sqlalchemy import exc as sa_exc
 from storage.errors import StorageFailure, StorageUnavailable
 
 T = TypeVar("T")
-Transaction = Callable[[Connection], T]
 
 
 class _Job:

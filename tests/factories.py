@@ -2,7 +2,7 @@
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from typing import Any
 
@@ -146,10 +146,9 @@ def stored_bookings(url: str) -> dict[int, list[tuple[int, int]]]:
 
 
 @contextmanager
-def feature_row_locked(url: str, feature_id: int) -> Iterator[None]:
-    """Make the service's admitting transactions wait on a lock held by a connection of our
-    own: SQLite's write lock, or the feature's row lock in PostgreSQL (``FOR UPDATE``, as a
-    second server process takes it)."""
+def database_locked(url: str, pg_lock: str, *params: Any) -> Iterator[None]:
+    """Hold, on a connection of our own, SQLite's write lock or the PostgreSQL lock that the
+    statement ``pg_lock`` takes, so the service's transactions wait on it."""
     if make_url(url).get_backend_name() == "sqlite":
         lite = sqlite3.connect(make_url(url).database or "", isolation_level=None)
         lite.execute("BEGIN IMMEDIATE")
@@ -160,8 +159,14 @@ def feature_row_locked(url: str, feature_id: int) -> Iterator[None]:
             lite.close()
         return
     with psycopg.connect(url) as pg:
-        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
+        pg.execute(pg_lock, params)
         try:
             yield
         finally:
             pg.rollback()
+
+
+def feature_row_locked(url: str, feature_id: int) -> AbstractContextManager[None]:
+    """Make the service's admitting transactions wait: on PostgreSQL the feature's row lock
+    (``FOR UPDATE``, as a second server process takes it)."""
+    return database_locked(url, "SELECT id FROM features WHERE id = %s FOR UPDATE", feature_id)

@@ -2,20 +2,16 @@
 configured timeout (``LMRPC_DB_TIMEOUT``), not into a pile of hanging requests; when the
 lock goes, the service works again. On SQLite and PostgreSQL."""
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import trio
-from sqlalchemy.engine import make_url
 
 from lmrpc.client import request
-from tests.factories import feature_in, stored_bookings
+from tests.factories import database_locked, feature_in, stored_bookings
 from tests.server import running_server, server_env
 from tests.tokens import TokenFactory
 
@@ -28,25 +24,10 @@ ANSWER_BOUND_S = 4.0
 CALLS = 40
 
 
-@contextmanager
-def database_locked(url: str) -> Iterator[None]:
-    """Hold a lock that blocks the server's writers (SQLite: the write lock; PostgreSQL: an
-    ACCESS EXCLUSIVE lock on ``features``, which blocks its readers too)."""
-    if make_url(url).get_backend_name() == "sqlite":
-        conn = sqlite3.connect(make_url(url).database or "", isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    with psycopg.connect(url) as pg:
-        pg.execute("LOCK TABLE features IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            pg.rollback()
+def features_locked(url: str) -> AbstractContextManager[None]:
+    """Block the server's writers (SQLite: the write lock; PostgreSQL: an ACCESS EXCLUSIVE
+    lock on ``features``, which blocks its readers too)."""
+    return database_locked(url, "LOCK TABLE features IN ACCESS EXCLUSIVE MODE")
 
 
 async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
@@ -88,7 +69,7 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                 answer = await rpc(body)
                 answers.append((kind, answer, time.monotonic() - started))
 
-            with database_locked(database_url):
+            with features_locked(database_url):
                 started = time.monotonic()
                 async with trio.open_nursery() as nursery:
                     for number in range(CALLS):
