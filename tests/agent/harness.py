@@ -25,12 +25,11 @@ LICENSES = {
     "comsol.base@flexlm": 4,
     "scratch": 2,
 }
-# The agent's permissions (feature:update until features.bulk_update asks feature:report).
+# The agent's permissions (docs/security.md): feature:report, never feature:update.
 AGENT_PERMISSIONS = (
     "config:read",
     "feature:read",
     "feature:report",
-    "feature:update",
     "job:read",
     "job:create",
     "job:delete",
