@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lmrpc.cli.client import Client
 
+from lmrpc.client import Client
 from tests.raw_http import CALL, NO_HANG_S, post_headers, raw_client
 from tests.server import Server, running_server, server_env
 from tests.tokens import TokenFactory
