@@ -13,6 +13,7 @@ import trio
 
 from actors.messages import Reply
 from actors.transactions import FeatureGroup, GroupResult, book_groups
+from actors.usage import BookedSampler
 from storage.facade import Storage
 
 MAX_GROUPS = 256
@@ -20,8 +21,9 @@ QUEUE = 4096
 
 
 class Committer:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, sampler: BookedSampler) -> None:
         self._storage = storage
+        self._sampler = sampler
         self._send, self._receive = trio.open_memory_channel[tuple[FeatureGroup, Reply]](QUEUE)
 
     async def commit(self, group: FeatureGroup) -> GroupResult:
@@ -45,8 +47,9 @@ class Committer:
 
     async def _commit(self, waiting: Sequence[tuple[FeatureGroup, Reply]]) -> None:
         groups = [group for group, _ in waiting]
+        slot = self._sampler.due(group.feature_id for group in groups)
         try:
-            results = await self._storage.write(lambda conn: book_groups(conn, groups))
+            results = await self._storage.write(lambda conn: book_groups(conn, groups, slot))
         except Exception as error:  # the transaction rolled back: nothing was booked
             for _, reply in waiting:
                 reply.fail(error)

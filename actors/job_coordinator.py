@@ -37,15 +37,17 @@ async def admit_job(
         if missing:
             raise NotFound("feature", missing=missing)
         bookings = [(ids[name], quantity) for name, quantity in wanted]
+        per_feature = quantities_per_feature(bookings)
         try:
-            holds = await supervisor.hold(quantities_per_feature(bookings))
+            holds = await supervisor.hold(per_feature)
+            slot = supervisor.sampler.due(per_feature)
             try:
-                job = await storage.write(lambda conn: create_job(conn, spec, bookings))
+                job = await storage.write(lambda conn: create_job(conn, spec, bookings, slot))
             except BaseException:
                 supervisor.settle(holds, booked=False)
                 raise
-        except NotEnoughLicenses:
-            supervisor.refused += 1
+        except NotEnoughLicenses as refusal:
+            supervisor.refuse(refusal, spec.cluster_client_id)
             raise
         supervisor.settle(holds, booked=True)
         supervisor.admitted += len(bookings)

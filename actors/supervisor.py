@@ -4,7 +4,9 @@ All actor tasks run in the supervisor's nursery (structured concurrency: shutdow
 the tree). Callers talk to actors only through the supervisor's methods.
 """
 
+import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import trio
@@ -13,21 +15,40 @@ from actors.committer import Committer
 from actors.feature_actor import FeatureActor
 from actors.messages import Book, Hold, Message
 from actors.transactions import BookingRequest
+from actors.usage import BookedSampler, Clock, RefusalCounter, seconds
+from storage import history, refusals
 from storage.errors import NotEnoughLicenses, StorageUnavailable
 from storage.facade import Storage
+from storage.rows import chunked, now
 
 IDLE_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 10.0
+USAGE_RESOLUTION_S = 60
+ROLL_UP_CHUNK = 50  # features per roll-up transaction: a short wait for admissions on SQLite
 
 Held = tuple[FeatureActor, int]
 
+log = logging.getLogger("lmrpc.actors")
+
 
 class Supervisor:
-    def __init__(self, storage: Storage, *, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        clock: Clock = now,
+        usage_resolution: int = USAGE_RESOLUTION_S,
+    ) -> None:
         self.storage = storage
         self._idle_timeout = idle_timeout
         self._actors: dict[int, FeatureActor] = {}
-        self._committer = Committer(storage)
+        self.clock = clock  # the usage history's time (tests move it by hand)
+        self.sampler = BookedSampler(clock, usage_resolution)
+        self.refusals = RefusalCounter(clock)
+        self.usage_tiers = history.tiers(usage_resolution)
+        self._rolled_up_to = 0  # the hour last packed
+        self._committer = Committer(storage, self.sampler)
         self._nursery: trio.Nursery | None = None
         self._closed = trio.Event()
         self._stopped = trio.Event()
@@ -49,10 +70,12 @@ class Supervisor:
                     with trio.move_on_after(self._idle_timeout / 4):
                         await self._closed.wait()
                     self._retire_idle()
+                    await self._keep_usage()
                 # Shutting down: let actors finish the commits they have started and answer.
                 with trio.move_on_after(DRAIN_TIMEOUT_S):
                     while any(actor.running for actor in self._actors.values()):
                         await trio.sleep(0.01)
+                    await self._keep_usage()
                 nursery.cancel_scope.cancel()
         finally:
             self._nursery = None
@@ -63,6 +86,49 @@ class Supervisor:
         self._closed.set()
         if self._nursery is not None:
             await self._stopped.wait()
+
+    async def _keep_usage(self) -> None:
+        """Housekeeping that may fail without harm: it is tried again on the next tick, and
+        never takes the actors down with it."""
+        try:
+            await self.flush_refusals()
+            await self.roll_up()
+        except StorageUnavailable:
+            log.warning("usage housekeeping postponed: storage unavailable")
+        except Exception:
+            log.exception("usage housekeeping failed; it is tried again on the next tick")
+
+    async def flush_refusals(self) -> None:
+        """Write the refusals counted since the last flush, in one transaction."""
+        pending = self.refusals.take()
+        if not pending:
+            return
+        try:
+            await self.storage.write(lambda conn: refusals.add(conn, pending))
+        except BaseException:
+            self.refusals.put_back(pending)
+            raise
+
+    async def roll_up(self) -> None:
+        """Pack the usage history's complete hours (storage/history.py), once per hour, a
+        chunk of features per transaction so that admissions never wait long behind it."""
+        current = seconds(self.clock())
+        hour = current - current % self.usage_tiers[0].block
+        if hour <= self._rolled_up_to:
+            return
+        tiers = self.usage_tiers
+        pending = await self.storage.read(lambda conn: history.to_roll_up(conn, tiers, current))
+        for chunk in chunked(pending, ROLL_UP_CHUNK):
+            await self.storage.write(
+                partial(history.roll_up, all_tiers=tiers, now=current, feature_ids=chunk)
+            )
+        await self.storage.write(lambda conn: history.drop_expired(conn, tiers, current))
+        self._rolled_up_to = hour
+
+    def refuse(self, refusal: NotEnoughLicenses, cluster: str) -> None:
+        """Count a -32010 answer (metrics and the refused-demand history)."""
+        self.refused += 1
+        self.refusals.count(refusal, cluster)
 
     def _retire_idle(self) -> None:
         horizon = trio.current_time() - self._idle_timeout
@@ -94,8 +160,10 @@ class Supervisor:
         """Admit one booking (or raise NotEnoughLicenses, NotFound, …)."""
         try:
             _, result = await self._ask(feature_id, Book(request))
-        except NotEnoughLicenses:
-            self.refused += 1
+        except NotEnoughLicenses as refusal:
+            actor = self._actors.get(feature_id)
+            feature = actor.feature if actor is not None else None
+            self.refuse(refusal, feature.cluster_client_id if feature is not None else "")
             raise
         self.admitted += 1
         booking: dict[str, Any] = result

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from actors.rule import Counters, admit
+from actors.usage import SampleSlot
 from storage import admission as primitives
+from storage import history
 from storage import jobs as job_rows
 from storage.errors import Conflict, DomainError, NotEnoughLicenses, NotFound, OwnerCheck
 
@@ -61,12 +63,35 @@ class FeatureGroup:
 GroupResult = tuple[list[Outcome], primitives.FeatureRow] | NotFound
 
 
-def book_groups(conn: Connection, groups: Sequence[FeatureGroup]) -> list[GroupResult]:
+def sample_booked(
+    conn: Connection,
+    slot: SampleSlot | None,
+    rows: dict[int, primitives.FeatureRow],
+    booked_totals: dict[int, int],
+) -> None:
+    """Sample the slot's features as this transaction leaves them (usage history)."""
+    if slot is not None:
+        history.record(
+            conn,
+            slot.step,
+            slot.now,
+            [
+                (f.id, f.total, f.used, f.reserved, booked_totals.get(f.id, f.booked_total))
+                for f in rows.values()
+                if f.id in slot.feature_ids
+            ],
+        )
+
+
+def book_groups(
+    conn: Connection, groups: Sequence[FeatureGroup], slot: SampleSlot | None = None
+) -> list[GroupResult]:
     """Admit several actors' groups in one transaction (group commit across features).
 
     All features are locked in id order in one statement; each group is decided in request
     order against its locked row; all bookings go in with one insert and the counters with
-    one update. A deleted feature fails its own group only.
+    one update. A deleted feature fails its own group only. The ``slot``'s features are
+    sampled for the usage history in the same transaction.
     """
     rows = primitives.read_features(conn, (g.feature_id for g in groups), lock=True)
     owners = primitives.job_owners(conn, {r.job_id for g in groups for r in g.requests})
@@ -85,6 +110,7 @@ def book_groups(conn: Connection, groups: Sequence[FeatureGroup]) -> list[GroupR
         plan.append((outcomes, replace(feature, booked_total=after.booked_total)))
     created = iter(primitives.insert_bookings(conn, to_insert))
     primitives.set_booked_totals(conn, booked_totals)
+    sample_booked(conn, slot, rows, booked_totals)
     results: list[GroupResult] = []
     for item in plan:
         if isinstance(item, NotFound):
@@ -141,7 +167,10 @@ def quantities_per_feature(wanted: Sequence[tuple[int, int]]) -> dict[int, int]:
 
 
 def create_job(
-    conn: Connection, spec: JobSpec, wanted: Sequence[tuple[int, int]]
+    conn: Connection,
+    spec: JobSpec,
+    wanted: Sequence[tuple[int, int]],
+    slot: SampleSlot | None = None,
 ) -> dict[str, Any]:
     """Insert a job and all its (feature_id, quantity) bookings, or nothing.
 
@@ -161,6 +190,7 @@ def create_job(
             raise NotEnoughLicenses(feature_id, row.product_feature, quantity, verdict.available)
         booked_totals[feature_id] = after.booked_total
     primitives.set_booked_totals(conn, booked_totals)
+    sample_booked(conn, slot, rows, booked_totals)
     job = job_rows.insert_job(conn, **asdict(spec))
     job["bookings"] = primitives.insert_bookings(
         conn, [(job["id"], feature_id, quantity) for feature_id, quantity in wanted]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.slurm import SlurmJob, SlurmLicense, product_feature, short_host
-from agent.usage import FeatureUsage, Report
+from agent.usage import Checkout, FeatureUsage, Report
+from lmrpc.text import has_control
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +139,42 @@ def _amount(usage: FeatureUsage | None, slurm: SlurmLicense, booked: int) -> int
     return min(max(usage.used - slurm.used + booked, 0), slurm.total)
 
 
+MAX_TEXT = 255  # API.md §1: strings of at most 255 characters
+MAX_QUANTITY = 2**31 - 1
+MAX_CHECKOUTS = 10_000  # per feature, as features.bulk_update takes them
+
+
 def _update(feature: Feature, usage: FeatureUsage | None) -> dict[str, Any]:
-    """A fail-closed feature (``usage`` None) is reported with total 0: lmrpc admits nothing."""
+    """A fail-closed feature (``usage`` None) is reported with total 0: lmrpc admits
+    nothing, and its checkouts, unknown, are left as lmrpc last saw them."""
+    if usage is None:
+        return {
+            "product_name": feature.product,
+            "feature_name": feature.name,
+            "total": 0,
+            "used": 0,
+        }
+    checkouts = [
+        {"username": c.username, "lead_host": c.lead_host, "quantity": c.quantity}
+        for c in usage.checkouts
+        if _reportable(c)
+    ]
     return {
         "product_name": feature.product,
         "feature_name": feature.name,
-        "total": usage.total if usage else 0,
-        "used": usage.used if usage else 0,
+        "total": usage.total,
+        "used": usage.used,
+        "checkouts": checkouts[:MAX_CHECKOUTS],
     }
+
+
+def _reportable(checkout: Checkout) -> bool:
+    """A checkout lmrpc would refuse (an over-long or control-laden name from a license
+    server) is left out, so that one odd line cannot make the whole report fail."""
+    return 0 < checkout.quantity <= MAX_QUANTITY and all(
+        0 < len(text) <= MAX_TEXT and not has_control(text)
+        for text in (checkout.username, checkout.lead_host)
+    )
 
 
 def _usages(inputs: Inputs) -> dict[int, FeatureUsage | None]:

@@ -16,6 +16,7 @@ from lmrpc.request_body import RequestBodyGuard
 from lmrpc.rpc_route import MISSING_TOKEN, RpcRoute
 from lmrpc.settings import Settings
 from lmrpc.tenants import Tenant, Tenants
+from lmrpc.ui import register_ui
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("lmrpc.app")
@@ -35,7 +36,12 @@ class Service:
         self._tenants: Tenants | None = None
 
     async def start(self, nursery: trio.Nursery) -> None:
-        self._tenants = Tenants(self.settings.database, nursery, self.settings.db_timeout)
+        self._tenants = Tenants(
+            self.settings.database,
+            nursery,
+            db_timeout=self.settings.db_timeout,
+            usage_resolution=self.settings.usage_resolution,
+        )
         await self._tenants.start()
         nursery.start_soon(self._keep_keys_fresh)
 
@@ -124,6 +130,7 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
             return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
         return {"status": "ok"}, 200
 
+    register_ui(app, service.settings)
     app.asgi_app = RequestBodyGuard(  # type: ignore[method-assign, assignment]
         RpcRoute(service, app.asgi_app),
         service.settings.max_body_bytes,

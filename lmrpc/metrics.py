@@ -82,6 +82,11 @@ async def render(service_metrics: ServiceMetrics, tenants: list[Tenant]) -> byte
     admissions = CounterMetricFamily(
         "lmrpc_admissions", "Bookings admitted or refused", labels=["outcome", *extra]
     )
+    refused = CounterMetricFamily(
+        "lmrpc_refused_licenses",
+        "Licenses asked for by calls refused with -32010, per feature (this process)",
+        labels=["cluster", "product", "feature", *extra],
+    )
     live = GaugeMetricFamily("lmrpc_live_actors", "Feature actors held in memory", labels=extra)
     errors = CounterMetricFamily(
         "lmrpc_storage_errors", "Storage calls that failed as unavailable", labels=extra
@@ -93,11 +98,22 @@ async def render(service_metrics: ServiceMetrics, tenants: list[Tenant]) -> byte
                 families[name].add_metric([cluster, product, feature, *org], value)
         admissions.add_metric(["admitted", *org], tenant.actors.admitted)
         admissions.add_metric(["refused", *org], tenant.actors.refused)
+        for labels, licenses in tenant.actors.refusals.licenses.items():
+            refused.add_metric([*labels, *org], licenses)
         live.add_metric(org, tenant.actors.live)
         errors.add_metric(org, tenant.storage.errors)
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(
-        _Fixed([*families.values(), admissions, live, errors, *service_metrics.collect(tenants)])
+        _Fixed(
+            [
+                *families.values(),
+                admissions,
+                refused,
+                live,
+                errors,
+                *service_metrics.collect(tenants),
+            ]
+        )
     )
     return generate_latest(scrape)
 

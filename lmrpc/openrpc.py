@@ -92,6 +92,28 @@ OBJECTS: dict[str, dict[str, Any]] = {
             "is_healthy": {"type": "boolean"},
         }
     ),
+    "Checkout": _object(
+        {"username": _STR, "lead_host": _STR, "quantity": _INT, "reported_at": _TIME}
+    ),
+    "UsagePoint": _object(
+        {
+            "t": _TIME,
+            **{
+                name: {"type": ["integer", "null"]}
+                for name in ("total", "used", "reserved", "booked", "peak_used")
+            },
+        }
+    ),
+    "Refusals": _object(
+        {
+            "t": _TIME,
+            "feature_id": _INT,
+            "product_feature": _STR,
+            "refused_calls": _INT,
+            "refused_licenses": _INT,
+        }
+    ),
+    "UserUsage": _object({"username": _STR, "product_feature": _STR, "quantity": _INT}),
     "Deleted": _object({"deleted": _INT}),
     "Updated": _object({"updated": _INT}),
 }
@@ -108,6 +130,10 @@ _RESOURCE_OBJECT = {
 _SPECIAL_RESULTS: dict[str, dict[str, Any]] = {
     "license_servers.types": {"type": "array", "items": _STR},
     "features.bulk_update": _ref("Updated"),
+    "features.checkouts": {"type": "array", "items": _ref("Checkout")},
+    "usage.history": {"type": "array", "items": _ref("UsagePoint")},
+    "usage.refusals": {"type": "array", "items": _ref("Refusals")},
+    "usage.by_user": {"type": "array", "items": _ref("UserUsage")},
     "rpc.discover": {"type": "object", "description": "this OpenRPC document"},
 }
 
@@ -137,9 +163,9 @@ def _errors(method: Method) -> list[dict[str, Any]]:
     verb = method.name.partition(".")[2]
     if method.permission is not None:
         codes.append(FORBIDDEN)
-    if method.cluster:
+    if method.cluster or method.name == "usage.history":  # product_feature: the caller's
         codes.append(NO_CLUSTER)
-    if verb not in ("list", "types", "by_client_id", "list_statuses", "discover"):
+    if verb not in ("list", "types", "by_client_id", "list_statuses", "discover", "by_user"):
         codes.append(NOT_FOUND)
     if verb.startswith(("create", "update", "delete")):
         codes.append(CONFLICT)

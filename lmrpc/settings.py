@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_connections: int | None = Field(default=None, ge=1)
     log_format: Literal["plain", "json"] = "plain"
     log_level: str = "INFO"
+    # Usage history: at most one sample per feature and this many seconds (docs/usage.md).
+    usage_resolution: int = Field(default=60, ge=1, le=900)
+    ui_client_id: str | None = None
+    ui_scope: str = "openid"
 
     @field_validator(
         "oidc_issuer", "oidc_audience", "oidc_jwks_url", "oidc_jwks_file", mode="before"
@@ -46,6 +50,14 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """``LMRPC_OIDC_X=`` (empty) means not set, as for a shell user it does."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("usage_resolution")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        """Samples are packed and rolled up per hour, so whole buckets must fill one."""
+        if 3600 % value:
+            raise ValueError("LMRPC_USAGE_RESOLUTION must divide 3600 (e.g. 10, 30, 60, 300)")
+        return value
 
     @property
     def embedded_auth(self) -> bool:

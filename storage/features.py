@@ -5,6 +5,7 @@ product.feature per cluster" rests on it), so every write that sets ``config_id`
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, delete, func, insert, select, update
@@ -32,6 +33,8 @@ _RESOLVE = (
         features.c.id,
         features.c.total,
         features.c.used,
+        features.c.reserved,
+        features.c.booked_total,
     )
     .join(products, products.c.id == features.c.product_id)
     .where(
@@ -202,18 +205,28 @@ def delete_(conn: Connection, id_: int) -> dict[str, Any]:
     return {"deleted": id_}
 
 
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What a bulk update did: the features' ids by (product, feature), their counters
+    (id, total, used, reserved, booked_total) as it left them, and the ids it changed."""
+
+    ids: dict[tuple[str, str], int]
+    counters: list[tuple[int, int, int, int, int]]
+    changed: list[int]
+
+
 def bulk_update(
     conn: Connection, cluster_client_id: str, entries: Sequence[tuple[str, str, int, int]]
-) -> list[int]:
+) -> Reported:
     """Set (total, used) of features of one cluster named by (product, feature), all or
     nothing: one SELECT resolves and locks them, one statement writes the rows whose values
-    differ. Returns the ids of the features changed (ascending).
+    differ; ``changed`` lists those (ascending).
 
     ``entries`` is at most 10,000 long (the params limit), so the IN lists stay under both
     engines' bound on parameters and need no chunking (which would break the lock order).
     """
     if not entries:
-        return []
+        return Reported({}, [], [])
     params = {
         "cluster": cluster_client_id,
         "names": sorted({feature for _, feature, _, _ in entries}),
@@ -223,16 +236,26 @@ def bulk_update(
     missing = [f"{p}.{f}" for p, f, _, _ in entries if (p, f) not in current]
     if missing:
         raise NotFound("feature", missing=missing)
+    reported = Reported(
+        {(p, f): current[(p, f)].id for p, f, _, _ in entries},
+        [
+            (row.id, total, used, row.reserved, row.booked_total)
+            for p, f, total, used in entries
+            for row in (current[(p, f)],)
+        ],
+        [],
+    )
     changed = sorted(
         (current[(p, f)].id, total, used)
         for p, f, total, used in entries
         if (current[(p, f)].total, current[(p, f)].used) != (total, used)
     )
     if not changed:
-        return []
+        return reported
     if conn.dialect.name == "postgresql":
         ids, totals, used = (list(column) for column in zip(*changed, strict=True))
         conn.execute(_SET_COUNTERS_PG, {"ids": ids, "totals": totals, "used": used})
     else:
         conn.execute(_SET_COUNTERS, [{"b_id": i, "b_total": t, "b_used": u} for i, t, u in changed])
-    return [id_ for id_, _, _ in changed]
+    reported.changed.extend(id_ for id_, _, _ in changed)
+    return reported

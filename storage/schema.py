@@ -10,12 +10,14 @@ for it; PostgreSQL's serial sequences never go back.
 """
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -146,3 +148,66 @@ cluster_statuses = Table(
 )
 
 Index("ix_jobs_created_at", jobs.c.created_at)
+
+# The latest set of checkouts the agent read from the license server, per feature.
+feature_checkouts = Table(
+    "feature_checkouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "feature_id",
+        Integer,
+        ForeignKey("features.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("username", NAME, nullable=False),
+    Column("lead_host", NAME, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    sqlite_autoincrement=True,
+)
+
+
+def _history_key(*names: str) -> list[Column[int]]:
+    """A feature's history rows: keyed by the feature (deleted with it) and ``names``, which
+    are Unix seconds (``t``) or widths; no surrogate id, so none can be reused."""
+    feature = Column(
+        "feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE"), primary_key=True
+    )
+    types = {"step": Integer, "t": BigInteger}
+    return [feature, *(Column(name, types[name], primary_key=True) for name in names)]
+
+
+# Usage history (storage/history.py). Recent samples: one row per feature, bucket width
+# ``step`` and bucket start ``t`` (Unix seconds), with the last counters seen in the bucket
+# and the highest ``used``, until the hourly roll-up packs them into ``usage_blocks``: a row
+# per feature, tier and block start holding many samples (storage/packing.py).
+usage_samples = Table(
+    "usage_samples",
+    metadata,
+    *_history_key("step", "t"),
+    Column("total", Integer, nullable=False),
+    Column("used", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False),
+    Column("booked", Integer, nullable=False),
+    Column("peak_used", Integer, nullable=False),
+)
+
+usage_blocks = Table(
+    "usage_blocks",
+    metadata,
+    *_history_key("step", "t"),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Refused demand (-32010) per feature and hour (``t``: Unix seconds of the hour's start).
+usage_refusals = Table(
+    "usage_refusals",
+    metadata,
+    *_history_key("t"),
+    Column("refused_calls", BigInteger, nullable=False),
+    Column("refused_licenses", BigInteger, nullable=False),
+)
+Index("ix_usage_refusals_t", usage_refusals.c.t)

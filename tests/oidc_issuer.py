@@ -7,7 +7,11 @@ It serves what lmrpc needs from Keycloak or Auth0, over real HTTP:
 - ``GET /jwks``: the public keys of the current key set;
 - ``POST /token``: OAuth 2.0 client credentials (RFC 6749 §4.4; client id and secret in
   HTTP Basic or in the form) → a signed JWT access token with ``iss``, ``aud``, ``azp``,
-  ``permissions``, ``exp``, ``iat``, ``nbf``.
+  ``permissions``, ``exp``, ``iat``, ``nbf``;
+- ``GET /authorize`` and ``POST /token`` with ``grant_type=authorization_code``: the
+  Authorization Code flow with PKCE (RFC 7636, S256 only) for a browser's public client;
+  the user approves at once, and the token answer allows any origin (CORS) as Keycloak's
+  web origins would.
 
 and a few test controls (``/admin/*``): register a client, rotate keys, make discovery and
 JWKS hang, set the JWKS's ``Cache-Control: max-age``, list the requests seen.
@@ -22,6 +26,7 @@ In tests use :func:`running_issuer`.
 
 import argparse
 import base64
+import hashlib
 import json
 import secrets
 import subprocess
@@ -34,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from joserfc import jwt
@@ -72,6 +77,7 @@ class State:
     foreign: Key = field(default_factory=lambda: new_key("EC"))
     clients: dict[str, Client] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    codes: dict[str, "PendingCode"] = field(default_factory=dict)
     stall_s: float = 0.0
     max_age: int | None = None  # Cache-Control: max-age of /jwks
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,16 +86,39 @@ class State:
         return {"keys": [key.as_dict(private=False) for key in keys]}
 
 
+@dataclass
+class PendingCode:
+    """An authorization code not yet redeemed, with what its redemption must match."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 class Handler(BaseHTTPRequestHandler):
     state: State  # set on the class by serve()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        document: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        cors: bool = False,
+    ) -> None:
         body = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if cors:
+            self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -120,7 +149,8 @@ class Handler(BaseHTTPRequestHandler):
                     "issuer": state.issuer,
                     "jwks_uri": state.issuer + "/jwks",
                     "token_endpoint": state.issuer + "/token",
-                    "grant_types_supported": ["client_credentials"],
+                    "authorization_endpoint": state.issuer + "/authorize",
+                    "grant_types_supported": ["client_credentials", "authorization_code"],
                     "token_endpoint_auth_methods_supported": [
                         "client_secret_basic",
                         "client_secret_post",
@@ -128,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
                     "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                 },
             )
+        elif self.path.startswith("/authorize?"):
+            self._authorize(parse_qs(urlsplit(self.path).query))
         elif self.path == "/jwks":
             self._stall()
             with state.lock:
@@ -186,9 +218,53 @@ class Handler(BaseHTTPRequestHandler):
             return client_id, secret
         return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
 
+    def _authorize(self, query: dict[str, list[str]]) -> None:
+        """Approve at once: redirect back with a code bound to the PKCE challenge."""
+        field_of = {name: values[0] for name, values in query.items()}
+        with self.state.lock:
+            known = field_of.get("client_id") in self.state.clients
+        if not known or field_of.get("code_challenge_method") != "S256":
+            self._send(400, {"error": "invalid_request"})
+            return
+        code = secrets.token_urlsafe(16)
+        with self.state.lock:
+            self.state.codes[code] = PendingCode(
+                field_of["client_id"], field_of["redirect_uri"], field_of["code_challenge"]
+            )
+        self.send_response(302)
+        location = urlencode({"code": code, "state": field_of.get("state", "")})
+        self.send_header("Location", f"{field_of['redirect_uri']}?{location}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _redeem_code(self, form: dict[str, list[str]]) -> str | None:
+        """The client id an authorization code was issued to, if the PKCE verifier fits."""
+        field_of = {name: values[0] for name, values in form.items()}
+        with self.state.lock:
+            pending = self.state.codes.pop(field_of.get("code", ""), None)
+        if (
+            pending is None
+            or pending.client_id != field_of.get("client_id")
+            or pending.redirect_uri != field_of.get("redirect_uri")
+            or pending.challenge != s256(field_of.get("code_verifier", ""))
+        ):
+            return None
+        return pending.client_id
+
     def _token(self, form: dict[str, list[str]]) -> None:
         state = self.state
-        if form.get("grant_type", [""])[0] != "client_credentials":
+        grant = form.get("grant_type", [""])[0]
+        if grant == "authorization_code":
+            client_id = self._redeem_code(form)
+            if client_id is None:
+                self._send(400, {"error": "invalid_grant"}, cors=True)
+                return
+            with state.lock:
+                client = state.clients[client_id]
+                key = state.keys[-1]
+            self._issue(client_id, client, key, form, cors=True)
+            return
+        if grant != "client_credentials":
             self._send(400, {"error": "unsupported_grant_type"})
             return
         client_id, secret = self._credentials(form)
@@ -204,6 +280,18 @@ class Handler(BaseHTTPRequestHandler):
                 key = next(k for k in state.keys if k.kid == wanted)
             else:
                 key = state.keys[-1]
+        self._issue(client_id, client, key, form)
+
+    def _issue(
+        self,
+        client_id: str,
+        client: Client,
+        key: Key,
+        form: dict[str, list[str]],
+        *,
+        cors: bool = False,
+    ) -> None:
+        state = self.state
         now = int(time.time())
         ttl = int(form.get("ttl", [str(TOKEN_TTL_S)])[0])
         claims: dict[str, Any] = {
@@ -230,6 +318,7 @@ class Handler(BaseHTTPRequestHandler):
                 "expires_in": ttl,
                 "scope": " ".join(client.permissions),
             },
+            cors=cors,
         )
 
 

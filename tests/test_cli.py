@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from lmrpc import registry
-from lmrpc.cli import app, values
+from lmrpc.cli import app, usage, values
 from lmrpc.cli.resources import METHODS, RESOURCES
 from lmrpc.cli.session import EXIT_CONNECTION, EXIT_RPC_ERROR, EXIT_USAGE
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer
@@ -445,13 +445,16 @@ def test_client_credentials_and_the_token_cache(
 
 
 def test_every_method_has_a_command_with_help_and_an_example() -> None:
-    assert set(METHODS) == set(registry.METHODS) - {"rpc.discover"}
+    assert set(METHODS) | set(usage.METHODS) == set(registry.METHODS) - {"rpc.discover"}
     runner = CliRunner()
     for resource in RESOURCES:
         for command in resource.commands:
             result = runner.invoke(app, [resource.name, command.verb, "--help"])
             assert result.exit_code == 0, (resource.name, command.verb)
             assert "Example: lmrpc " + resource.name in " ".join(result.stdout.split())
+    for verb in ("history", "refusals", "by-user", "checkouts"):
+        result = runner.invoke(app, ["usage", verb, "--help"])
+        assert "Example: lmrpc usage " + verb in " ".join(result.stdout.split())
     for name in ("call", "methods"):
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0 and "Example: lmrpc " + name in result.stdout

@@ -68,6 +68,10 @@ CONTRACT: dict[str, tuple[str | None, bool]] = {
     "clusters.report_status": ("status:update", True),
     "clusters.list_statuses": ("status:read", False),
     "clusters.get_status": ("status:read", False),
+    "features.checkouts": ("feature:read", False),
+    "usage.history": ("feature:read", False),
+    "usage.refusals": ("feature:read", False),
+    "usage.by_user": ("feature:read", False),
     "rpc.discover": (None, False),
 }
 OPEN_METHODS = {"rpc.discover"}  # need only a valid token

@@ -64,6 +64,15 @@ def test_tenants_share_nothing(tenant_server: Server, tokens: TokenFactory) -> N
     )
     booking = job["bookings"][0]
     ok(server, a, "clusters.report_status", {"interval": 60})
+    checkout = {"username": "alice", "lead_host": "n1", "quantity": 1}
+    report = {"product_name": "abaqus", "feature_name": "cae", "total": 10, "used": 1}
+    ok(server, a, "features.bulk_update", {"features": [{**report, "checkouts": [checkout]}]})
+    refused = {"slurm_job_id": "9", "username": "u", "lead_host": "h",
+               "bookings": [{"product_feature": "abaqus.cae", "quantity": 99}]}  # fmt: skip
+    assert code(server, a, "jobs.create", refused) == -32010
+    day = {"since": "2000-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    assert ok(server, a, "usage.refusals", day)[0]["refused_calls"] == 1
+    assert ok(server, a, "usage.by_user") != []
     before = {
         m: ok(server, a, m)
         for m in (
@@ -93,6 +102,12 @@ def test_tenants_share_nothing(tenant_server: Server, tokens: TokenFactory) -> N
     assert code(server, b, "jobs.get_by_slurm_id", {"slurm_job_id": "1"}) == -32004
     for method in ("configurations.by_client_id", "features.by_client_id", "jobs.by_client_id"):
         assert ok(server, b, method) == [], method
+    assert ok(server, b, "usage.by_user") == []
+    assert ok(server, b, "usage.refusals", day) == []
+    assert code(server, b, "features.checkouts", {"feature_id": feature["id"]}) == -32004
+    history = {**day, "step": 30 * 86400 * 12}
+    assert code(server, b, "usage.history", {**history, "feature_id": feature["id"]}) == -32004
+    assert code(server, b, "usage.history", {**history, "product_feature": "abaqus.cae"}) == -32004
     # ... and can change none of it.
     assert (
         code(

@@ -3,7 +3,7 @@
 import typer
 
 import agent.cli
-from lmrpc.cli import raw, resources, server
+from lmrpc.cli import raw, resources, server, ui, usage
 
 app = typer.Typer(
     name="lmrpc",
@@ -14,7 +14,9 @@ app = typer.Typer(
 server.register(app)
 resources.register(app)
 raw.register(app)
+usage.register(app)
 app.add_typer(agent.cli.app, name="agent")
+ui.register(app)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from lmrpc.methods import (
     jobs,
     license_servers,
     products,
+    usage,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "jobs",
     "license_servers",
     "products",
+    "usage",
 ]

@@ -4,7 +4,9 @@ actors are told so (they cache counters)."""
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
+from sqlalchemy import Connection
 
+from actors.usage import seconds
 from lmrpc.params import (
     Count,
     Id,
@@ -14,12 +16,13 @@ from lmrpc.params import (
     Name,
     NoParams,
     Params,
+    Positive,
     UpdateParams,
     list_params,
     list_query,
 )
 from lmrpc.registry import CallContext, method
-from storage import features
+from storage import checkouts, features, history
 from storage.listing import ListQuery
 
 MAX_BULK = 10_000
@@ -44,11 +47,19 @@ class FeatureUpdate(UpdateParams):
 FeatureList = list_params("features", "FeatureList")
 
 
+class CheckoutEntry(Params):
+    username: Name
+    lead_host: Name
+    quantity: Positive
+
+
 class Counters(Params):
     product_name: Name
     feature_name: Name
     total: Count
     used: Count
+    # The license server's checkouts; absent: the stored set stays, []: it is cleared.
+    checkouts: Annotated[list[CheckoutEntry], Field(max_length=MAX_BULK)] | None = None
 
 
 class BulkUpdate(Params):
@@ -109,8 +120,32 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
 
     ``updated`` counts the features named (all now hold the reported counters), whether or
     not their values changed; only changed rows are written and their actors refreshed.
+    The same transaction samples every named feature into the usage history and replaces
+    the checkouts of the entries that carry them.
     """
     entries = [(e.product_name, e.feature_name, e.total, e.used) for e in p.features]
-    return await ctx.write_counters(
-        lambda conn: ({"updated": len(entries)}, features.bulk_update(conn, ctx.cluster, entries))
-    )
+    given = {
+        (e.product_name, e.feature_name): [(c.username, c.lead_host, c.quantity) for c in sets]
+        for e in p.features
+        if (sets := e.checkouts) is not None
+    }
+    moment = ctx.actors.clock()
+    resolution = ctx.actors.sampler.resolution
+
+    def report(conn: Connection) -> tuple[dict[str, int], list[int]]:
+        reported = features.bulk_update(conn, ctx.cluster, entries)
+        history.record(conn, resolution, seconds(moment), reported.counters)
+        checkouts.replace(conn, {reported.ids[key]: sets for key, sets in given.items()}, moment)
+        return {"updated": len(entries)}, reported.changed
+
+    return await ctx.write_counters(report)
+
+
+class FeatureRef(Params):
+    feature_id: Id
+
+
+@method("features.checkouts", permission="feature:read", params=FeatureRef)
+async def checkouts_of(ctx: CallContext, p: FeatureRef) -> list[dict[str, Any]]:
+    """Who holds the feature's licenses, as its cluster's agent last reported."""
+    return await ctx.storage.read(lambda conn: checkouts.of_feature(conn, p.feature_id))

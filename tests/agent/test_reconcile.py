@@ -143,7 +143,13 @@ def test_amount_is_server_used_minus_slurm_used_plus_booked() -> None:
     actions = decide(inputs)
     assert actions.reservation == {"abaqus.abaqus@flexlm": 7 - 3 + 2}
     assert actions.updates == (
-        {"product_name": "abaqus", "feature_name": "abaqus", "total": 10, "used": 7},
+        {
+            "product_name": "abaqus",
+            "feature_name": "abaqus",
+            "total": 10,
+            "used": 7,
+            "checkouts": [],
+        },
     )
     assert actions.fail_closed == []
 
@@ -162,3 +168,37 @@ def test_a_booking_released_this_cycle_no_longer_counts_in_the_reservation() -> 
     actions = decide(inputs)
     assert [(r.kind, r.id) for r in actions.releases] == [("booking", 9)]
     assert actions.reservation == {}  # 2 used on the server, 2 used in Slurm, 0 booked left
+
+
+def test_checkouts_are_reported_and_ones_lmrpc_would_refuse_left_out() -> None:
+    feature = Feature(1, "abaqus", "abaqus")
+    seen = (
+        Checkout("alice", "n1.example", 2),
+        Checkout("x" * 256, "n2", 1),
+        Checkout("bob", "n3\x1b[2J", 1),
+        Checkout("carol", "n4", 0),
+    )
+    inputs = Inputs(
+        configurations=(Configuration(1, "flexlm", 60, (feature,), (("h", 1),)),),
+        jobs=(),
+        booked={},
+        reports={1: {"abaqus": FeatureUsage(10, 4, seen)}},
+        licenses={"abaqus.abaqus@flexlm": SlurmLicense(10, 0, 0)},
+        slurm_jobs={},
+    )
+    [update] = decide(inputs).updates
+    assert update["checkouts"] == [{"username": "alice", "lead_host": "n1.example", "quantity": 2}]
+
+
+def test_a_fail_closed_feature_leaves_its_checkouts_alone() -> None:
+    feature = Feature(1, "abaqus", "abaqus")
+    inputs = Inputs(
+        configurations=(Configuration(1, "flexlm", 60, (feature,), (("h", 1),)),),
+        jobs=(),
+        booked={},
+        reports={1: None},
+        licenses={"abaqus.abaqus@flexlm": SlurmLicense(10, 0, 0)},
+        slurm_jobs={},
+    )
+    [update] = decide(inputs).updates
+    assert (update["total"], "checkouts" in update) == (0, False)

@@ -104,6 +104,10 @@ def test_the_reservation_hides_licenses_used_elsewhere_or_booked(cluster: Cluste
     assert (row["server_used"], row["slurm_used"], row["booked"]) == (4, 0, 2)
     assert cycle["reservation"] == {ABAQUS: 6}
     assert cluster.slurm.licenses()[ABAQUS]["Reserved"] == 6
+    # The server's checkouts reached lmrpc with the counters (features.checkouts).
+    ours = cluster.feature("abaqus.abaqus")
+    held = cluster.call("features.checkouts", {"feature_id": ours["id"]})
+    assert [(c["username"], c["lead_host"], c["quantity"]) for c in held] == [("bob", "ws7", 4)]
     assert cluster.slurm.licenses()["scratch"]["Reserved"] == 0  # Slurm-local: left alone
 
     # 6 of 10 hidden: a job asking 5 never starts (Slurm's own refusal, not the prolog's).
