@@ -30,8 +30,9 @@ def documented() -> dict[str, str]:
             break
         variables, defaults = (cell.strip() for cell in line.strip("|").split("|")[:2])
         names = re.findall(r"`LMRPC_(\w+)`", variables)
-        values = re.findall(r"`([^`]*)`", defaults) or [defaults]
-        assert len(values) >= len(names), line
+        cells = defaults.split(", ") if len(names) > 1 else [defaults]
+        values = [re.sub(r"^`([^`]*)`.*$", r"\1", cell) for cell in cells]
+        assert len(values) == len(names), line
         for name, value in zip(names, values, strict=False):
             assert name.lower() not in rows, f"LMRPC_{name} is listed twice"
             rows[name.lower()] = value
