@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import trio
 
-from actors.admission import Counters
 from actors.committer import Committer
 from actors.messages import Book
+from actors.rule import Counters
 from actors.transactions import FeatureGroup, counters_of
 from storage import admission as primitives
 from storage.errors import NotFound, StorageUnavailable

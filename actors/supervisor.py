@@ -58,21 +58,24 @@ class Supervisor:
         return len(self._actors)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Own the actors' nursery until ``close``; retire idle actors meanwhile."""
+        """Own the actors' nursery until ``close``; retire idle actors meanwhile.
+
+        The actors' tasks have a nursery of their own inside the committer's, so shutting
+        down waits for exactly them to finish their commits and answer (bounded), while
+        the committer still serves those commits."""
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
                 nursery.start_soon(self._committer.run)
-                task_status.started()
-                while not self._closed.is_set():
-                    with trio.move_on_after(self._idle_timeout / 4):
-                        await self._closed.wait()
-                    self._retire_idle()
-                    await self._keep_usage()
-                # Shutting down: let actors finish the commits they have started and answer.
-                with trio.move_on_after(DRAIN_TIMEOUT_S):
-                    while any(actor.running for actor in self._actors.values()):
-                        await trio.sleep(0.01)
+                with trio.CancelScope() as drain:
+                    async with trio.open_nursery() as actors:
+                        self._nursery = actors
+                        task_status.started()
+                        while not self._closed.is_set():
+                            with trio.move_on_after(self._idle_timeout / 4):
+                                await self._closed.wait()
+                            self._retire_idle()
+                            await self._keep_usage()
+                        drain.deadline = trio.current_time() + DRAIN_TIMEOUT_S
                     await self._keep_usage()
                 nursery.cancel_scope.cancel()
         finally:

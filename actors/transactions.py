@@ -12,19 +12,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from actors.admission import Counters, admit
+from actors.rule import Counters, admit
 from actors.usage import SampleSlot
 from storage import admission as primitives
 from storage import history
 from storage import jobs as job_rows
-from storage.errors import Conflict, DomainError, Forbidden, NotEnoughLicenses, NotFound
+from storage.errors import Conflict, DomainError, NotEnoughLicenses, NotFound, OwnerCheck
 
 
 @dataclass(frozen=True, slots=True)
 class BookingRequest:
     job_id: int
     quantity: int
-    cluster: str | None  # the caller's cluster; None for an admin, who may book any job
+    check_owner: OwnerCheck  # the caller's identity decides whether it may book the job
 
 
 Outcome = dict[str, Any] | DomainError
@@ -39,8 +39,10 @@ def _job_problem(
 ) -> DomainError | None:
     if owner is None:
         return NotFound("job", request.job_id)
-    if request.cluster is not None and owner != request.cluster:
-        return Forbidden("the job belongs to another cluster")
+    try:
+        request.check_owner(owner)
+    except DomainError as refused:
+        return refused
     if owner != feature.cluster_client_id:
         return Conflict(
             "the feature belongs to another cluster than the job",
@@ -240,6 +242,14 @@ def _duplicate(**ids: int) -> Conflict:
     return Conflict("a job with this cluster and slurm_job_id exists", **ids)
 
 
+def quantities_per_feature(wanted: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """A job's whole quantity of each feature, in the job's order of first mention."""
+    per_feature: dict[int, int] = {}
+    for feature_id, quantity in wanted:
+        per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
+    return per_feature
+
+
 def _plan_job(
     job: JobRequest,
     ids: dict[str, int],
@@ -257,11 +267,8 @@ def _plan_job(
     if missing:
         return NotFound("feature", missing=missing)
     bookings = [(ids[name], quantity) for name, quantity in job.wanted]
-    per_feature: dict[int, int] = {}
-    for feature_id, quantity in bookings:
-        per_feature[feature_id] = per_feature.get(feature_id, 0) + quantity
     after: Rows = {}
-    for feature_id, quantity in per_feature.items():
+    for feature_id, quantity in quantities_per_feature(bookings).items():
         row = rows.get(feature_id)
         if row is None:  # deleted since its name was resolved
             return NotFound("feature", feature_id)

@@ -9,33 +9,27 @@ Nothing here is a pass/fail test: it prints what it measured and the targets bes
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import trio
 from sqlalchemy import Engine
 
 from bench import loadgen, seed
 from lmrpc import keys
+from lmrpc.client import request
 from storage import engine as engines
 from storage import migrate
+from tests.server import running_server
 
 CLUSTER = "bench"
 BIG = 2_000_000_000
 PG_ADMIN = os.environ.get("LMRPC_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def call(method: str, params: dict[str, object], id_: int = 1) -> dict[str, object]:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 def body(document: object) -> bytes:
@@ -62,34 +56,17 @@ def database(backend: str, directory: Path) -> Iterator[str]:
 
 
 class Server:
+    """A real ``lmrpc serve`` with embedded auth, started as the tests start theirs."""
+
     def __init__(self, url: str, data_dir: Path, workers: int, port: int = 18_765) -> None:
-        self.base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("LMRPC_")}
         env.update(LMRPC_DATABASE_URL=url, LMRPC_DATA_DIR=str(data_dir))
-        self.log = open(data_dir / f"server-{time.time():.0f}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lmrpc",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        self._running = ExitStack()
+        server = self._running.enter_context(
+            running_server(env, data_dir, workers=workers, port=port)
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.base = server.url
+        self.process = server.process
 
     def pids(self) -> list[int]:
         """The server process and its worker processes."""
@@ -111,12 +88,7 @@ class Server:
         return total / 1024
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        self._running.close()
 
 
 class Bench:
@@ -146,7 +118,7 @@ class Bench:
 
 
 def scenario_f(b: Bench, features: list[int], jobs: list[int]) -> None:
-    payload = body(call("products.get", {"id": 1}))
+    payload = body(request("products.get", {"id": 1}, 1))
     b.load("f  products.get, 32 clients", 32, lambda c, n: payload, duration=b.args.duration)
 
 
@@ -154,9 +126,10 @@ def booking_body(features: list[int], jobs: list[int]) -> loadgen.BodyMaker:
     def make(client: int, number: int) -> bytes:
         feature = features[(client * 2 + number) % len(features)]
         return body(
-            call(
+            request(
                 "bookings.create",
                 {"job_id": jobs[client % len(jobs)], "feature_id": feature, "quantity": 1},
+                1,
             )
         )
 
@@ -177,9 +150,10 @@ def scenario_b(b: Bench, features: list[int], jobs: list[int]) -> None:
 
     def make(client: int, number: int) -> bytes:
         return body(
-            call(
+            request(
                 "bookings.create",
                 {"job_id": jobs[client % len(jobs)], "feature_id": hot, "quantity": 1},
+                1,
             )
         )
 
@@ -190,7 +164,7 @@ def scenario_c(b: Bench, features: list[int], jobs: list[int]) -> None:
     def make(client: int, number: int) -> bytes:
         return body(
             [
-                call(
+                request(
                     "bookings.create",
                     {
                         "job_id": jobs[client % len(jobs)],
@@ -213,7 +187,7 @@ def scenario_d(b: Bench, features: list[int], jobs: list[int]) -> None:
 
     def make(client: int, number: int) -> bytes:
         return body(
-            call(
+            request(
                 "features.bulk_update",
                 {
                     "features": [
@@ -226,6 +200,7 @@ def scenario_d(b: Bench, features: list[int], jobs: list[int]) -> None:
                         for i in range(1000)
                     ]
                 },
+                1,
             )
         )
 
@@ -309,7 +284,7 @@ def scenario_memory(b: Bench, features: list[int], jobs: list[int]) -> None:
         start = (client * 50 + number) * 1000
         return body(
             [
-                call(
+                request(
                     "bookings.create",
                     {"job_id": job_ids[i % len(job_ids)], "feature_id": many[i], "quantity": 1},
                     i + 1,

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, insert, select
 
-from storage.schema import bookings, configurations, features, jobs, license_servers, products
+from storage.schema import bookings, features, jobs
+from tests.factories import product_and_configuration
 
 CHUNK = 10_000
 
@@ -15,15 +16,9 @@ def features_of(
 ) -> list[int]:
     """``count`` features of ``cluster`` under one configuration; their ids."""
     with engine.begin() as conn:
-        product_id = conn.execute(select(products.c.id).where(products.c.name == product)).scalar()
-        if product_id is None:
-            product_id = conn.execute(insert(products).values(name=product)).inserted_primary_key[0]  # type: ignore[index]
-        config_id = conn.execute(
-            insert(configurations).values(
-                name=f"{cluster}-{product}", cluster_client_id=cluster, grace_time=60, type="flexlm"
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
-        conn.execute(insert(license_servers).values(config_id=config_id, host="lic", port=27000))
+        product_id, config_id = product_and_configuration(
+            conn, cluster, product, f"{cluster}-{product}"
+        )
         first = conn.execute(select(func.coalesce(func.max(features.c.id), 0))).scalar_one()
         for start in range(0, count, CHUNK):
             conn.execute(

@@ -25,8 +25,9 @@ import httpx
 import trio
 
 from bench import loadgen, seed
-from bench.run import BIG, CLUSTER, Server, body, call, database
+from bench.run import BIG, CLUSTER, Server, body, database
 from lmrpc import keys
+from lmrpc.client import request
 from storage import engine as engines
 from tests.server import free_port
 
@@ -129,7 +130,7 @@ class Run:
 
 BOOK = (
     json.dumps(
-        call("bookings.create", {"job_id": 0, "feature_id": 0, "quantity": 1}),
+        request("bookings.create", {"job_id": 0, "feature_id": 0, "quantity": 1}, 1),
         separators=(",", ":"),
     )
     .replace('"job_id":0', '"job_id":{job}')
@@ -148,7 +149,7 @@ def prolog_template(run: int) -> str:
             {"product_feature": "bench.f1", "quantity": 1},
         ],
     }
-    return json.dumps(call("jobs.create", params), separators=(",", ":")).replace(
+    return json.dumps(request("jobs.create", params, 1), separators=(",", ":")).replace(
         "UNIQUE", "{unique}"
     )
 
@@ -167,7 +168,7 @@ def bulk_body(client: int, number: int) -> bytes:
         }
         for i in range(1000)
     ]
-    return body(call("features.bulk_update", {"features": entries}))
+    return body(request("features.bulk_update", {"features": entries}, 1))
 
 
 @dataclass
@@ -232,7 +233,7 @@ def scenarios(run: Run, wanted: list[str], big: bool) -> list[Row]:
                 "feature_id": features[(client * 2 + number) % len(features)],
                 "quantity": 1,
             }
-            return body(call("bookings.create", params))
+            return body(request("bookings.create", params, 1))
 
         tail = run.loadgen(one, 8, duration=run.duration, rate=50.0)
         print(f"  tail     {tail}", flush=True)

@@ -37,7 +37,10 @@ class Service:
 
     async def start(self, nursery: trio.Nursery) -> None:
         self._tenants = Tenants(
-            self.settings.database, nursery, usage_resolution=self.settings.usage_resolution
+            self.settings.database,
+            nursery,
+            db_timeout=self.settings.db_timeout,
+            usage_resolution=self.settings.usage_resolution,
         )
         await self._tenants.start()
         nursery.start_soon(self._keep_keys_fresh)

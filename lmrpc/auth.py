@@ -36,6 +36,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -314,7 +315,10 @@ def _describe(error: Exception) -> str:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, keys: KeyStore) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeyStore, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: the wall clock that token expiry is measured on (a test's own)."""
         algorithms = settings.algorithms
         refused = [name for name in algorithms if name not in ASYMMETRIC_ALGORITHMS]
         if not algorithms or refused:
@@ -339,6 +343,7 @@ class TokenVerifier:
         self._cache: OrderedDict[bytes, tuple[Identity, int]] = OrderedDict()
         self.cache_size = CACHE_SIZE
         self.signature_checks = 0  # observability and tests
+        self._clock = clock
 
     async def verify(self, token: str) -> Identity:
         """The caller's identity, or raises Unauthenticated with a reason."""
@@ -346,7 +351,10 @@ class TokenVerifier:
         cached = self._cache.get(digest)
         if cached is not None:
             identity, generation = cached
-            if identity.expires_at + LEEWAY_S > time.time() and generation == self._keys.generation:
+            if (
+                identity.expires_at + LEEWAY_S > self._clock()
+                and generation == self._keys.generation
+            ):
                 self._cache.move_to_end(digest)
                 return identity
             del self._cache[digest]
@@ -397,7 +405,9 @@ class TokenVerifier:
         if self._audience:
             options["aud"] = {"essential": True, "value": self._audience}
         try:
-            JWTClaimsRegistry(leeway=LEEWAY_S, **options).validate(claims)
+            JWTClaimsRegistry(now=lambda: int(self._clock()), leeway=LEEWAY_S, **options).validate(
+                claims
+            )
         except ExpiredTokenError:
             raise Unauthenticated("token expired") from None
         except MissingClaimError as error:

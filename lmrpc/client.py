@@ -23,12 +23,26 @@ from typing import Any, Protocol
 import httpx
 import platformdirs
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = "http://127.0.0.1:8000"  # the server's default host and port
 DEFAULT_TIMEOUT_S = 30.0
 MAX_BATCH = 1000  # the server's default batch limit (LMRPC_MAX_BATCH)
+# The agent imports this module and never the service's settings: the two defaults above
+# are checked against Settings by tests/test_settings_table.py instead.
 EXPIRY_MARGIN_S = 30  # a cached token is renewed this long before it expires
 UNAUTHENTICATED = -32001
 _DISCOVERY = "/.well-known/openid-configuration"
+_NOTIFICATION = object()  # no id: a request nobody answers
+
+
+def request(method: str, params: Any = None, id_: Any = _NOTIFICATION) -> dict[str, Any]:
+    """A request object as a client sends it: without ``params`` it has none, without
+    ``id_`` it is a notification (``id_=None`` is a call with a null id)."""
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        body["params"] = params
+    if id_ is not _NOTIFICATION:
+        body["id"] = id_
+    return body
 
 
 class RpcFailure(Exception):
@@ -272,12 +286,7 @@ class Client:
 
     def _request(self, method: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         self._next_id += 1
-        return {
-            "jsonrpc": "2.0",
-            "method": method,
-            "params": dict(params or {}),
-            "id": self._next_id,
-        }
+        return request(method, dict(params or {}), self._next_id)
 
     def _send(self, body: Any) -> Any:
         """POST the body with the current token; once more with a renewed one if refused."""

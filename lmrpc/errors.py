@@ -7,11 +7,19 @@ from typing import Any
 from storage.errors import (
     Conflict,
     DomainError,
-    Forbidden,
     NotEnoughLicenses,
     NotFound,
     StorageUnavailable,
 )
+
+
+class Forbidden(DomainError):
+    """The caller may not change this object (it belongs to another cluster)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from lmrpc.errors import Forbidden
+
 ADMIN = "license-manager:admin"
 PREFIX = "license-manager:"
 
@@ -22,6 +24,8 @@ class Identity:
         """Whether the token grants ``permission`` (``resource:action``), admin grants all."""
         return self.is_admin or PREFIX + permission in self.permissions
 
-    def may_change_cluster(self, cluster_client_id: str) -> bool:
-        """Jobs and bookings are changed only by their own cluster or an admin."""
-        return self.is_admin or self.cluster_client_id == cluster_client_id
+    def check_owner(self, owner: str) -> None:
+        """The one ownership rule: a job and its bookings are changed only by the job's own
+        cluster (``owner``) or an admin; anyone else gets Forbidden."""
+        if not (self.is_admin or self.cluster_client_id == owner):
+            raise Forbidden("the job belongs to another cluster")

@@ -4,14 +4,17 @@ The dispatcher enforces permission and cluster identity from this table, so no h
 can forget them; the OpenRPC document is generated from it.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import Connection
 
 from lmrpc.identity import Identity
 from lmrpc.params import NoParams
+
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from actors import Supervisor
@@ -32,10 +35,14 @@ class CallContext:
         assert self.identity.cluster_client_id is not None
         return self.identity.cluster_client_id
 
-    @property
-    def owner_scope(self) -> str | None:
-        """The cluster whose jobs and bookings the caller may change; None: any (admin)."""
-        return None if self.identity.is_admin else self.identity.cluster_client_id or ""
+    async def write_counters(self, change: Callable[[Connection], tuple[R, Iterable[int]]]) -> R:
+        """Run a write that changes features' counters or bookings outside the actors, and
+        mark those features' actors stale. ``change`` returns its result and the feature
+        ids it touched; being the only way to write them, no handler can forget to refresh
+        an actor (whose cached counters would then admit or refuse wrongly)."""
+        result, touched = await self.storage.write(change)
+        self.actors.invalidate(touched)
+        return result
 
 
 P = TypeVar("P", bound=BaseModel)

@@ -7,6 +7,8 @@ from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.engine import DEFAULT_DB_TIMEOUT_S
+
 EMBEDDED_ISSUER = "lmrpc-local"
 
 
@@ -15,6 +17,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: user_data_path("lmrpc"))
     database_url: str | None = None
+    db_timeout: float = Field(default=DEFAULT_DB_TIMEOUT_S, gt=0, le=3600)
     host: str = "127.0.0.1"
     port: int = 8000
     oidc_issuer: str | None = None

@@ -45,8 +45,11 @@ def location(url: str, organization: str) -> tuple[str, str | None]:
 class Tenants:
     """The default tenant, and the organizations' tenants opened on first use."""
 
-    def __init__(self, url: str, nursery: trio.Nursery, *, usage_resolution: int = 60) -> None:
+    def __init__(
+        self, url: str, nursery: trio.Nursery, *, db_timeout: float, usage_resolution: int = 60
+    ) -> None:
         self._url = url
+        self._db_timeout = db_timeout
         self._usage_resolution = usage_resolution
         self._nursery = nursery
         self._open: dict[str, Tenant] = {}
@@ -72,7 +75,7 @@ class Tenants:
 
     async def _start(self, organization: str | None, url: str, schema: str | None) -> Tenant:
         threads = TENANT_THREADS if organization is not None else 4
-        storage = Storage(url, threads=threads, schema=schema)
+        storage = Storage(url, threads=threads, schema=schema, timeout=self._db_timeout)
         actors = Supervisor(storage, usage_resolution=self._usage_resolution)
         await self._nursery.start(actors.run)
         return Tenant(organization, storage, actors)

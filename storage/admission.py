@@ -143,7 +143,7 @@ def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
         )
 
 
-def release(conn: Connection, where: Any) -> list[int]:
+def delete_bookings(conn: Connection, where: Any) -> list[int]:
     """Delete the bookings matching ``where`` and take their quantities off the features'
     ``booked_total`` (features in id order, the lock order of every writer). Returns the
     ids of the features touched."""

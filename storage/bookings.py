@@ -5,8 +5,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from storage import admission
-from storage.errors import Forbidden, NotFound
-from storage.jobs import booking_json
+from storage.errors import NotFound, OwnerCheck
+from storage.jobs import Deleted, booking_json
 from storage.listing import ListQuery, apply
 from storage.schema import bookings, jobs
 
@@ -23,15 +23,19 @@ def list_(conn: Connection, spec: ListQuery) -> list[dict[str, Any]]:
     return [booking_json(row) for row in conn.execute(query)]
 
 
-def delete_(conn: Connection, id_: int, caller_cluster: str | None) -> tuple[int, list[int]]:
-    """Delete one booking of a job of the caller's cluster (``None``: an admin)."""
-    row = conn.execute(
-        select(bookings.c.id, jobs.c.cluster_client_id)
-        .join(jobs, jobs.c.id == bookings.c.job_id)
+def _owner(conn: Connection, id_: int) -> str:
+    """The cluster of the booking's job (whose ownership the caller's identity decides)."""
+    cluster: str | None = conn.execute(
+        select(jobs.c.cluster_client_id)
+        .join(bookings, jobs.c.id == bookings.c.job_id)
         .where(bookings.c.id == id_)
-    ).first()
-    if row is None:
+    ).scalar()
+    if cluster is None:
         raise NotFound("booking", id_)
-    if caller_cluster is not None and row.cluster_client_id != caller_cluster:
-        raise Forbidden("the booking's job belongs to another cluster")
-    return id_, admission.release(conn, bookings.c.id == id_)
+    return cluster
+
+
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
+    """Delete one booking, if ``check_owner`` lets the caller."""
+    check_owner(_owner(conn, id_))
+    return {"deleted": id_}, admission.delete_bookings(conn, bookings.c.id == id_)

@@ -9,19 +9,12 @@ from sqlalchemy.engine import make_url
 
 from storage.checkpoint import WAL_SIZE_LIMIT, WRITER_LIMIT_PAGES
 
+# How long one transaction may wait on the database, in seconds (``LMRPC_DB_TIMEOUT``,
+# lmrpc/settings.py). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its
+# lock timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's
+# wait in the storage queue (storage/runner.py). A stuck database becomes ``-32050``.
 DEFAULT_DB_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 5
-
-
-def db_timeout() -> float:
-    """How long one transaction may wait on the database, in seconds: ``LMRPC_DB_TIMEOUT``
-    (default 10). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its lock
-    timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's wait
-    in the storage queue (storage/runner.py). A stuck database becomes ``-32050``."""
-    value = float(os.environ.get("LMRPC_DB_TIMEOUT") or DEFAULT_DB_TIMEOUT_S)
-    if not 0 < value <= 3600:
-        raise ValueError(f"LMRPC_DB_TIMEOUT must be in (0, 3600] seconds, not {value}")
-    return value
 
 
 def normalize_url(url: str) -> str:
@@ -58,7 +51,12 @@ def sqlite_file(url: str) -> str | None:
 
 
 def create(
-    url: str, *, pool_size: int = 4, immediate: bool = False, schema: str | None = None
+    url: str,
+    *,
+    pool_size: int = 4,
+    immediate: bool = False,
+    schema: str | None = None,
+    timeout: float = DEFAULT_DB_TIMEOUT_S,
 ) -> Engine:
     """An engine for ``url``.
 
@@ -67,11 +65,12 @@ def create(
     Checkpoints are left to storage/checkpoint.py; a commit runs one only when the WAL has
     grown past its limit.
     PostgreSQL: bounded connect, statement and lock waits so an outage becomes an error.
+    ``timeout``: the seconds a transaction may wait on the database.
     Both: errors never carry the statement's parameters (names, hosts, users), so no log
     line that shows an error can hold them (logs.py's promise).
     """
     url = normalize_url(url)
-    timeout_ms = int(db_timeout() * 1000)
+    timeout_ms = int(timeout * 1000)
     if is_sqlite(url):
         engine = create_engine(
             url,

@@ -1,6 +1,11 @@
 """Domain errors raised by storage and admission; the RPC layer maps them to error codes."""
 
+from collections.abc import Callable
 from typing import Any
+
+# Decides whether the caller may change what a cluster owns; raises a DomainError if not.
+# Storage reads the owner and hands it over; the caller's identity decides (lmrpc/identity.py).
+OwnerCheck = Callable[[str], None]
 
 
 class DomainError(Exception):
@@ -20,12 +25,6 @@ class Conflict(DomainError):
         super().__init__(reason)
         self.reason = reason
         self.ids = ids
-
-
-class Forbidden(DomainError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class NotEnoughLicenses(DomainError):

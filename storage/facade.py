@@ -37,30 +37,46 @@ class Storage:
     """
 
     def __init__(
-        self, url: str, *, threads: int = POSTGRES_THREADS, schema: str | None = None
+        self,
+        url: str,
+        *,
+        threads: int = POSTGRES_THREADS,
+        schema: str | None = None,
+        timeout: float = engines.DEFAULT_DB_TIMEOUT_S,
     ) -> None:
-        """``schema``: a PostgreSQL schema holding a tenant's tables (multi-tenancy)."""
+        """``schema``: a PostgreSQL schema holding a tenant's tables (multi-tenancy);
+        ``timeout``: the seconds a transaction may wait on the database or in a queue."""
         self.url = url
         self.dialect = "sqlite" if engines.is_sqlite(url) else "postgresql"
         self._gates: tuple[Gate, Gate] | None = None  # (reads, writes) of a gated view
         if self.dialect == "sqlite":
-            self._write_engine = engines.create(url, pool_size=1, immediate=True)
-            self._read_engine = engines.create(url, pool_size=SQLITE_READERS + PRIORITY_THREADS)
+            self._write_engine = engines.create(url, pool_size=1, immediate=True, timeout=timeout)
+            self._read_engine = engines.create(
+                url, pool_size=SQLITE_READERS + PRIORITY_THREADS, timeout=timeout
+            )
             readers = SQLITE_READERS
-            self._writer = ThreadRunner(self._write_engine, 1, "lmrpc-sqlite-writer")
+            self._writer = ThreadRunner(
+                self._write_engine, 1, "lmrpc-sqlite-writer", queue_timeout=timeout
+            )
             path = engines.sqlite_file(url)
-            self._checkpointer = Checkpointer(path, engines.db_timeout()) if path else None
+            self._checkpointer = Checkpointer(path, timeout) if path else None
         else:
             pool = 2 * threads + PRIORITY_THREADS
             self._write_engine = self._read_engine = engines.create(
-                url, pool_size=pool, schema=schema
+                url, pool_size=pool, schema=schema, timeout=timeout
             )
             readers = threads
-            self._writer = ThreadRunner(self._write_engine, threads, "lmrpc-pg-writer")
+            self._writer = ThreadRunner(
+                self._write_engine, threads, "lmrpc-pg-writer", queue_timeout=timeout
+            )
             self._checkpointer = None
         prefix = f"lmrpc-{self.dialect}"
-        self._reader = ThreadRunner(self._read_engine, readers, f"{prefix}-reader")
-        self._priority = ThreadRunner(self._read_engine, PRIORITY_THREADS, f"{prefix}-priority")
+        self._reader = ThreadRunner(
+            self._read_engine, readers, f"{prefix}-reader", queue_timeout=timeout
+        )
+        self._priority = ThreadRunner(
+            self._read_engine, PRIORITY_THREADS, f"{prefix}-priority", queue_timeout=timeout
+        )
         self._lanes = (self._writer, self._reader, self._priority)
         self.recent_ping = CachedCheck(self.ping)
 

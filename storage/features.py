@@ -179,7 +179,7 @@ def list_(
 
 def update_(conn: Connection, id_: int, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Change any of name, product_id, config_id, reserved, total, used (never
-    booked_total, which only admissions and releases move; bookings are never deleted)."""
+    booked_total, which only admitting and deleting bookings moves: an update keeps them)."""
     require(conn, features, id_, "feature")
     values = dict(changes)
     if "product_id" in values:

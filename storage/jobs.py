@@ -7,7 +7,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import admission
-from storage.errors import Forbidden, NotFound
+from storage.errors import NotFound, OwnerCheck
 from storage.listing import ListQuery, apply
 from storage.rows import chunked, now, timestamp
 from storage.schema import bookings, jobs
@@ -143,32 +143,33 @@ def list_(
     return _with_bookings(conn, list(conn.execute(query)))
 
 
-def _owned(row: Any, caller_cluster: str | None) -> None:
-    if caller_cluster is not None and row.cluster_client_id != caller_cluster:
-        raise Forbidden("the job belongs to another cluster")
-
-
-def delete_(conn: Connection, id_: int, caller_cluster: str | None) -> tuple[int, list[int]]:
-    """Delete a job and its bookings; ``caller_cluster`` None means an admin.
-    Returns the job id and the ids of the features whose bookings went."""
-    row = conn.execute(select(jobs).where(jobs.c.id == id_)).first()
-    if row is None:
+def _owner(conn: Connection, id_: int) -> str:
+    """The cluster a job belongs to (whose ownership the caller's identity decides)."""
+    cluster: str | None = conn.execute(
+        select(jobs.c.cluster_client_id).where(jobs.c.id == id_)
+    ).scalar()
+    if cluster is None:
         raise NotFound("job", id_)
-    _owned(row, caller_cluster)
-    return id_, _delete(conn, [id_])
+    return cluster
 
 
-def delete_by_slurm_id(
-    conn: Connection, cluster_client_id: str, slurm_job_id: str
-) -> tuple[int, list[int]]:
+Deleted = tuple[dict[str, Any], list[int]]  # the answer, the features whose bookings went
+
+
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
+    """Delete a job and its bookings, if ``check_owner`` lets the caller."""
+    check_owner(_owner(conn, id_))
+    return _delete(conn, id_)
+
+
+def delete_by_slurm_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> Deleted:
     id_ = existing_id(conn, cluster_client_id, slurm_job_id)
     if id_ is None:
         raise NotFound("job", slurm_job_id)
-    return id_, _delete(conn, [id_])
+    return _delete(conn, id_)
 
 
-def _delete(conn: Connection, ids: Iterable[int]) -> list[int]:
-    ids = list(ids)
-    touched = admission.release(conn, bookings.c.job_id.in_(ids))
-    conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
-    return touched
+def _delete(conn: Connection, id_: int) -> Deleted:
+    touched = admission.delete_bookings(conn, bookings.c.job_id == id_)
+    conn.execute(delete(jobs).where(jobs.c.id == id_))
+    return {"deleted": id_}, touched

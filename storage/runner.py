@@ -16,11 +16,9 @@ import trio
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
-from storage.engine import db_timeout
 from storage.errors import StorageFailure, StorageUnavailable
 
 T = TypeVar("T")
-Transaction = Callable[[Connection], T]
 
 
 class _Job:
@@ -60,13 +58,11 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutEr
 class ThreadRunner:
     """``threads`` workers, each with one connection of ``engine``, taking jobs in order."""
 
-    def __init__(
-        self, engine: Engine, threads: int, name: str, *, queue_timeout: float | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, threads: int, name: str, *, queue_timeout: float) -> None:
         self._engine = engine
         # How long a transaction may wait for a free thread before it is given up:
         # a stuck database fails callers fast instead of piling them up behind it.
-        self._queue_timeout = queue_timeout if queue_timeout is not None else db_timeout()
+        self._queue_timeout = queue_timeout
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.unavailable = 0  # transactions that failed as unavailable, for the metrics
         self._threads = [

@@ -2,7 +2,7 @@
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from typing import Any
 
@@ -17,18 +17,29 @@ from storage.schema import configurations, features, jobs, license_servers, prod
 _names = count(1)
 
 
-def _feature(
-    conn: Connection, cluster: str, total: int, used: int, reserved: int, product: str, name: str
-) -> int:
+def product_and_configuration(
+    conn: Connection, cluster: str, product: str, configuration: str
+) -> tuple[int, int]:
+    """The product named ``product`` (made when missing) and a new configuration of
+    ``cluster`` with one license server: their ids. Tests and bench/seed.py seed with it."""
     product_id = conn.execute(select(products.c.id).where(products.c.name == product)).scalar()
     if product_id is None:
         product_id = conn.execute(insert(products).values(name=product)).inserted_primary_key[0]  # type: ignore[index]
     config_id = conn.execute(
         insert(configurations).values(
-            name=f"config-{next(_names)}", cluster_client_id=cluster, grace_time=60, type="flexlm"
+            name=configuration, cluster_client_id=cluster, grace_time=60, type="flexlm"
         )
     ).inserted_primary_key[0]  # type: ignore[index]
     conn.execute(insert(license_servers).values(config_id=config_id, host="lic1", port=27000))
+    return product_id, config_id
+
+
+def _feature(
+    conn: Connection, cluster: str, total: int, used: int, reserved: int, product: str, name: str
+) -> int:
+    product_id, config_id = product_and_configuration(
+        conn, cluster, product, f"config-{next(_names)}"
+    )
     feature_id: int = conn.execute(
         insert(features).values(
             name=name,
@@ -135,10 +146,9 @@ def stored_bookings(url: str) -> dict[int, list[tuple[int, int]]]:
 
 
 @contextmanager
-def feature_row_locked(url: str, feature_id: int) -> Iterator[None]:
-    """Make the service's admitting transactions wait on a lock held by a connection of our
-    own: SQLite's write lock, or the feature's row lock in PostgreSQL (``FOR UPDATE``, as a
-    second server process takes it)."""
+def database_locked(url: str, pg_lock: str, *params: Any) -> Iterator[None]:
+    """Hold, on a connection of our own, SQLite's write lock or the PostgreSQL lock that the
+    statement ``pg_lock`` takes, so the service's transactions wait on it."""
     if make_url(url).get_backend_name() == "sqlite":
         lite = sqlite3.connect(make_url(url).database or "", isolation_level=None)
         lite.execute("BEGIN IMMEDIATE")
@@ -149,8 +159,14 @@ def feature_row_locked(url: str, feature_id: int) -> Iterator[None]:
             lite.close()
         return
     with psycopg.connect(url) as pg:
-        pg.execute("SELECT id FROM features WHERE id = %s FOR UPDATE", (feature_id,))
+        pg.execute(pg_lock, params)
         try:
             yield
         finally:
             pg.rollback()
+
+
+def feature_row_locked(url: str, feature_id: int) -> AbstractContextManager[None]:
+    """Make the service's admitting transactions wait: on PostgreSQL the feature's row lock
+    (``FOR UPDATE``, as a second server process takes it)."""
+    return database_locked(url, "SELECT id FROM features WHERE id = %s FOR UPDATE", feature_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from lmrpc.client import request
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 START_TIMEOUT_S = 30
@@ -45,11 +46,11 @@ class Server:
 
     def rpc(self, token: str, method: str, params: Any = None, id_: Any = 1) -> Any:
         """POST one call and return the decoded response object."""
-        body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id_}
-        if params is not None:
-            body["params"] = params
         response = httpx.post(
-            self.url + "/rpc", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            self.url + "/rpc",
+            json=request(method, params, id_),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
         )
         return response.json()
 

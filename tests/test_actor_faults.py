@@ -26,10 +26,9 @@ CALLERS = 6
 
 
 @pytest.fixture
-async def storage(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Storage]:
+async def storage(database_url: str) -> AsyncIterator[Storage]:
     """The real storage with short database timeouts, so a held lock fails quickly."""
-    monkeypatch.setenv("LMRPC_DB_TIMEOUT", str(DB_TIMEOUT_S))
-    store = Storage(database_url)
+    store = Storage(database_url, timeout=DB_TIMEOUT_S)
     try:
         yield store
     finally:

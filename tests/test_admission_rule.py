@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.admission import Counters, admit
+from actors.rule import Counters, admit
 
 
 def test_admits_until_total_then_refuses_with_what_is_left() -> None:

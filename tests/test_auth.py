@@ -17,14 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-import trio
 from joserfc import jwe
 from joserfc.jwk import ECKey, RSAKey
 
-from lmrpc.auth import KeyStore, TokenVerifier, Unauthenticated
+from lmrpc.auth import LEEWAY_S, KeyStore, TokenVerifier, Unauthenticated
 from lmrpc.settings import Settings
+from tests.oidc import oidc_env, verifier_for
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer
-from tests.server import Server, running_server, server_env
+from tests.server import Server, running_server
 from tests.tokens import TokenFactory
 
 AGENT, SECRET = "cluster-a", "agent-secret"
@@ -64,28 +64,12 @@ def issuer() -> Iterator[Issuer]:
         yield running
 
 
-def _oidc_env(
-    issuer: Issuer, tokens: TokenFactory, directory: Path, **extra: str | None
-) -> dict[str, str]:
-    return server_env(
-        f"sqlite:///{directory / 'lmrpc.sqlite3'}",
-        tokens,
-        directory / "data",
-        {
-            "LMRPC_OIDC_ISSUER": issuer.url,
-            "LMRPC_OIDC_AUDIENCE": AUDIENCE,
-            "LMRPC_OIDC_JWKS_FILE": None,  # keys come from the issuer's discovery
-            **extra,
-        },
-    )
-
-
 @pytest.fixture(scope="module")
 def oidc_server(
     issuer: Issuer, tokens: TokenFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     directory = tmp_path_factory.mktemp("oidc-server")
-    with running_server(_oidc_env(issuer, tokens, directory), directory) as server:
+    with running_server(oidc_env(issuer.url, tokens, directory), directory) as server:
         yield server
 
 
@@ -175,7 +159,7 @@ def test_an_algorithm_outside_lmrpc_oidc_algorithms_is_refused(
     es256 = token(issuer, kid=ec_kid)
     assert _parts(es256)[0]["alg"] == "ES256"
     accepted(oidc_server, es256)  # the default RS256,ES256 allows it
-    env = _oidc_env(issuer, tokens, tmp_path, LMRPC_OIDC_ALGORITHMS="RS256")
+    env = oidc_env(issuer.url, tokens, tmp_path, LMRPC_OIDC_ALGORITHMS="RS256")
     with running_server(env, tmp_path) as rs256_only:
         refused(rs256_only, es256, "algorithm not allowed")
         accepted(rs256_only, token(issuer))
@@ -273,13 +257,8 @@ def test_keys_named_by_the_token_are_never_fetched_or_trusted(
 # --- the verified-token cache (in process, real issuer) ---------------------------------------
 
 
-def _verifier(issuer: Issuer, **store: Any) -> TokenVerifier:
-    settings = Settings(oidc_issuer=issuer.url, oidc_audience=AUDIENCE)
-    return TokenVerifier(settings, KeyStore(issuer=issuer.url, **store))
-
-
 async def test_the_signature_is_checked_once_per_token(issuer: Issuer) -> None:
-    verifier = _verifier(issuer)
+    verifier = verifier_for(issuer.url)
     first, second = token(issuer), token(issuer)
     for _ in range(50):
         identity = await verifier.verify(first)
@@ -290,20 +269,22 @@ async def test_the_signature_is_checked_once_per_token(issuer: Issuer) -> None:
 
 
 async def test_a_cached_token_stops_working_when_it_expires(issuer: Issuer) -> None:
-    verifier = _verifier(issuer)
-    now = time.time()
-    expires = int(now) - 28  # valid for two or three more seconds, thanks to the leeway
+    now = [time.time()]
+    verifier = verifier_for(issuer.url, clock=lambda: now[0])
+    expires = int(now[0]) + 60
     short = token(issuer, claims={"exp": expires})
     await verifier.verify(short)
+    now[0] = expires + LEEWAY_S - 1  # still valid, thanks to the leeway
     await verifier.verify(short)
     assert verifier.signature_checks == 1  # served from the cache
-    await trio.sleep(expires + 30 - time.time() + 0.2)
+    now[0] = expires + LEEWAY_S + 1
     with pytest.raises(Unauthenticated, match="expired"):
         await verifier.verify(short)
+    assert verifier.signature_checks == 2  # not from the cache: checked again, and refused
 
 
 async def test_the_cache_is_bounded(issuer: Issuer) -> None:
-    verifier = _verifier(issuer)
+    verifier = verifier_for(issuer.url)
     verifier.cache_size = 3
     minted = [token(issuer) for _ in range(5)]
     for bearer in minted:
@@ -319,7 +300,7 @@ async def test_cached_tokens_of_a_key_rotated_away_fail() -> None:
     """Revocation by rotation: once the JWKS is refreshed, the removed key's tokens fail."""
     with running_issuer() as own:
         own.add_client(AGENT, SECRET, PERMISSIONS)
-        verifier = _verifier(own, refresh_interval=0)
+        verifier = verifier_for(own.url, refresh_interval=0)
         old = token(own)
         await verifier.verify(old)
         await verifier.verify(old)

@@ -7,15 +7,12 @@ from typing import Any
 import httpx
 import trio
 
+from lmrpc.client import request
 from tests.factories import feature_in, stored_bookings
 from tests.server import Server, running_servers, server_env
 from tests.tokens import TokenFactory
 
 Json = dict[str, Any]
-
-
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 async def post(client: httpx.AsyncClient, url: str, token: str, body: Any) -> Any:
@@ -31,9 +28,10 @@ async def make_job(client: httpx.AsyncClient, url: str, token: str, slurm_job_id
         client,
         url,
         token,
-        call(
+        request(
             "jobs.create",
             {"slurm_job_id": slurm_job_id, "username": "alice", "lead_host": "node001"},
+            1,
         ),
     )
     return int(answer["result"]["id"])
@@ -54,7 +52,9 @@ async def test_64_clients_on_a_feature_of_100_admit_exactly_100(
                     client,
                     server.url,
                     token,
-                    call("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}),
+                    request(
+                        "bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}, 1
+                    ),
                 )
                 outcomes.append(0 if "result" in answer else answer["error"]["code"])
 
@@ -74,7 +74,7 @@ async def test_one_batch_of_200_on_a_feature_of_150_admits_exactly_150(
     async with httpx.AsyncClient() as client:
         job = await make_job(client, server.url, token, "1")
         batch = [
-            call("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}, i)
+            request("bookings.create", {"job_id": job, "feature_id": feature, "quantity": 1}, i)
             for i in range(1, 201)
         ]
         answers = await post(client, server.url, token, batch)
@@ -103,7 +103,7 @@ async def test_three_server_processes_never_overbook(
                 server = servers[worker % 3]
                 for round_ in range(8):
                     batch = [
-                        call(
+                        request(
                             "bookings.create",
                             {
                                 "job_id": jobs[worker % 3],
@@ -143,7 +143,7 @@ async def test_concurrent_jobs_with_two_features_are_all_or_nothing(
                 client,
                 server.url,
                 token,
-                call(
+                request(
                     "jobs.create",
                     {
                         "slurm_job_id": str(number),
@@ -154,6 +154,7 @@ async def test_concurrent_jobs_with_two_features_are_all_or_nothing(
                             {"product_feature": "ansys.solver", "quantity": 1},
                         ],
                     },
+                    1,
                 ),
             )
             (created if "result" in answer else refused).append(answer)

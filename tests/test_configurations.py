@@ -360,32 +360,6 @@ async def test_update_duplicate_features_is_conflict(rpc: Rpc) -> None:
     assert sorted(f["name"] for f in replaced["features"]) == ["a", "b"]
 
 
-async def test_update_and_delete_invalidate_actors(
-    rpc: Rpc, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    abaqus = await make.product(rpc)
-    config = await make.configuration(
-        rpc,
-        features=[
-            {"name": "a", "product_id": abaqus},
-            {"name": "b", "product_id": abaqus},
-            {"name": "c", "product_id": abaqus},
-        ],
-    )
-    a, b, c = (f["id"] for f in config["features"])
-    calls: list[list[int]] = []
-    monkeypatch.setattr(rpc.actors, "invalidate", lambda ids: calls.append(sorted(ids)))
-    await rpc(
-        "configurations.update",
-        {"id": config["id"], "features": [{"id": a}, {"id": b, "reserved": 1}]},
-    )
-    assert calls == [[b, c]]  # b changed, c went; a is untouched
-    await rpc("configurations.update", {"id": config["id"], "cluster_client_id": "cluster-z"})
-    assert calls[-1] == [a, b]  # both moved to another cluster
-    await rpc("configurations.delete", {"id": config["id"]})
-    assert calls[-1] == [a, b]
-
-
 async def test_delete_cascades(rpc: Rpc) -> None:
     abaqus = await make.product(rpc)
     config = await make.configuration(

@@ -9,6 +9,7 @@ import httpx
 import trio
 from sqlalchemy import select
 
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import bookings, features
 from tests.factories import feature_in, stored_bookings
@@ -18,10 +19,6 @@ from tests.tokens import TokenFactory
 Json = dict[str, Any]
 KILL_AFTER_ANSWERED = 400  # bookings answered before the kill: the load is well under way
 WORKERS = 12
-
-
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 def set_counters(url: str, feature_id: int, used: int, reserved: int) -> None:
@@ -75,9 +72,10 @@ async def test_sigkill_under_load_loses_no_answered_booking_and_never_overbooks(
             for number in range(WORKERS):
                 created = await client.post(
                     "/rpc",
-                    json=call(
+                    json=request(
                         "jobs.create",
                         {"slurm_job_id": f"crash-{number}", "username": "u", "lead_host": "h"},
+                        1,
                     ),
                 )
                 jobs.append(created.json()["result"]["id"])
@@ -91,7 +89,7 @@ async def test_sigkill_under_load_loses_no_answered_booking_and_never_overbooks(
                         for i in range(8)
                     ]
                     body = [
-                        call("bookings.create", {"job_id": j, "feature_id": f, "quantity": q}, i)
+                        request("bookings.create", {"job_id": j, "feature_id": f, "quantity": q}, i)
                         for i, (j, f, q) in enumerate(wanted, 1)
                     ]
                     try:
@@ -141,9 +139,10 @@ async def test_sigkill_under_load_loses_no_answered_booking_and_never_overbooks(
                 answer = (
                     await client.post(
                         "/rpc",
-                        json=call(
+                        json=request(
                             "bookings.create",
                             {"job_id": jobs[0], "feature_id": small, "quantity": 1},
+                            1,
                         ),
                     )
                 ).json()

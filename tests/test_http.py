@@ -18,6 +18,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
+from lmrpc.client import request
 from tests.conftest import BACKENDS, module_server
 from tests.server import Server
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
@@ -50,16 +51,6 @@ def post_json(server: Server, document: Any, token: str) -> httpx.Response:
     return post(server, json.dumps(document).encode(), token)
 
 
-def call(method: str, params: Any = None, id_: Any = None) -> dict[str, Any]:
-    """A request object; without ``id_`` a notification."""
-    request: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if params is not None:
-        request["params"] = params
-    if id_ is not None:
-        request["id"] = id_
-    return request
-
-
 def ok(id_: Any, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "result": result, "id": id_}
 
@@ -84,7 +75,9 @@ def answered(response: httpx.Response) -> Any:
 
 def product_names(server: Server, tokens: TokenFactory, prefix: str = "") -> list[str]:
     """The names of the products whose name starts with ``prefix``, sorted."""
-    listed = answered(post_json(server, call("products.list", id_=1), tokens.mint("product:read")))
+    listed = answered(
+        post_json(server, request("products.list", id_=1), tokens.mint("product:read"))
+    )
     return sorted(p["name"] for p in listed["result"] if p["name"].startswith(prefix))
 
 
@@ -120,26 +113,26 @@ def limited(
 
 
 def test_a_single_call_is_answered_with_its_result(server: Server, writer: str) -> None:
-    response = post_json(server, call("products.create", {"name": "abaqus"}, 1), writer)
+    response = post_json(server, request("products.create", {"name": "abaqus"}, 1), writer)
     assert answered(response) == ok(1, {"id": 1, "name": "abaqus"})
-    response = post_json(server, call("products.get", {"id": 1}, "get-1"), writer)
+    response = post_json(server, request("products.get", {"id": 1}, "get-1"), writer)
     assert answered(response) == ok("get-1", {"id": 1, "name": "abaqus"})
 
 
 def test_a_batch_is_answered_in_request_order_mixing_results_and_errors(
     server: Server, tokens: TokenFactory, writer: str
 ) -> None:
-    answered(post_json(server, call("products.create", {"name": "abaqus"}, 1), writer))
+    answered(post_json(server, request("products.create", {"name": "abaqus"}, 1), writer))
     batch = [
-        call("products.get", {"id": 1}, "first"),
-        call("no.such.method", {}, 2),
+        request("products.get", {"id": 1}, "first"),
+        request("no.such.method", {}, 2),
         7,
-        call("products.create", {"name": "fluent"}),  # notification: runs, no answer
-        call("products.get", {"id": 999}, 3),
-        call("products.get", [1], 4),
+        request("products.create", {"name": "fluent"}),  # notification: runs, no answer
+        request("products.get", {"id": 999}, 3),
+        request("products.get", [1], 4),
         {"jsonrpc": "2.0", "method": "products.get", "params": {"id": 1}, "id": 5.5},
-        call("products.create", {"name": "abaqus"}, 6),
-        call("products.get", {"id": 1}, 0),
+        request("products.create", {"name": "abaqus"}, 6),
+        request("products.get", {"id": 1}, 0),
     ]
     body = answered(post_json(server, batch, writer))
     assert isinstance(body, list)
@@ -162,7 +155,7 @@ def test_a_batch_is_answered_in_request_order_mixing_results_and_errors(
 
 
 def test_a_batch_of_many_calls_keeps_their_order(live: Server, writer: str, unique: str) -> None:
-    batch = [call("products.create", {"name": f"{unique}{i:03}"}, f"c{i}") for i in range(60)]
+    batch = [request("products.create", {"name": f"{unique}{i:03}"}, f"c{i}") for i in range(60)]
     body = answered(post_json(live, batch, writer))
     assert [entry["id"] for entry in body] == [f"c{i}" for i in range(60)]
     assert [entry["result"]["name"] for entry in body] == [f"{unique}{i:03}" for i in range(60)]
@@ -172,17 +165,17 @@ def test_a_batch_of_many_calls_keeps_their_order(live: Server, writer: str, uniq
 def test_a_single_notification_runs_and_gets_204_without_body(
     live: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
-    response = post_json(live, call("products.create", {"name": f"{unique}abaqus"}), writer)
+    response = post_json(live, request("products.create", {"name": f"{unique}abaqus"}), writer)
     assert response.status_code == 204
     assert response.content == b""
     assert "content-type" not in response.headers
     assert product_names(live, tokens, unique) == [f"{unique}abaqus"]
     # a failing notification is not answered either
-    response = post_json(live, call("products.create", {"name": f"{unique}abaqus"}), writer)
+    response = post_json(live, request("products.create", {"name": f"{unique}abaqus"}), writer)
     assert (response.status_code, response.content) == (204, b"")
-    response = post_json(live, call("no.such.method"), writer)
+    response = post_json(live, request("no.such.method"), writer)
     assert (response.status_code, response.content) == (204, b"")
-    response = post_json(live, call("products.create", ["positional"]), writer)
+    response = post_json(live, request("products.create", ["positional"]), writer)
     assert (response.status_code, response.content) == (204, b"")
 
 
@@ -190,10 +183,10 @@ def test_a_batch_of_only_notifications_gets_204(
     live: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
     batch = [
-        call("products.create", {"name": f"{unique}abaqus"}),
-        call("products.create", {"name": f"{unique}fluent"}),
-        call("no.such.method", {}),
-        call("products.get", [1]),
+        request("products.create", {"name": f"{unique}abaqus"}),
+        request("products.create", {"name": f"{unique}fluent"}),
+        request("no.such.method", {}),
+        request("products.get", [1]),
     ]
     response = post_json(live, batch, writer)
     assert response.status_code == 204
@@ -206,10 +199,10 @@ def test_a_mixed_batch_answers_only_the_calls_with_id(
     live: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
     batch = [
-        call("products.create", {"name": f"{unique}abaqus"}),
-        call("products.create", {"name": f"{unique}fluent"}, "f"),
-        call("no.such.method"),
-        call("products.create", {"name": f"{unique}ansys"}) | {"id": None},  # null id: a call
+        request("products.create", {"name": f"{unique}abaqus"}),
+        request("products.create", {"name": f"{unique}fluent"}, "f"),
+        request("no.such.method"),
+        request("products.create", {"name": f"{unique}ansys"}) | {"id": None},  # null id: a call
     ]
     body = answered(post_json(live, batch, writer))
     assert [entry["id"] for entry in body] == ["f", None]
@@ -254,7 +247,9 @@ def test_a_body_that_is_not_json_is_a_parse_error_with_null_id(live: Server, wri
         assert "data" not in body["error"]
         assert "Traceback" not in body["error"]["message"]
     # and the server still answers
-    assert answered(post_json(live, call("products.get", {"id": 2**31 - 1}, 1), writer))["id"] == 1
+    assert (
+        answered(post_json(live, request("products.get", {"id": 2**31 - 1}, 1), writer))["id"] == 1
+    )
 
 
 def test_requests_that_are_not_json_rpc_are_invalid_requests_with_null_id(
@@ -308,7 +303,7 @@ def test_an_empty_batch_is_refused_with_one_invalid_request(live: Server, writer
 def test_a_batch_over_the_default_limit_is_refused_whole(
     live: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
-    batch = [call("products.create", {"name": f"{unique}{i}"}, i) for i in range(1001)]
+    batch = [request("products.create", {"name": f"{unique}{i}"}, i) for i in range(1001)]
     body = answered(post_json(live, batch, writer))
     assert body == invalid_request("batch of 1001 calls exceeds 1000")
     assert product_names(live, tokens, unique) == []
@@ -318,7 +313,7 @@ def test_a_batch_over_the_default_limit_is_refused_whole(
 
 
 def test_positional_params_are_invalid_params(live: Server, writer: str) -> None:
-    body = answered(post_json(live, call("products.create", ["abaqus"], 1), writer))
+    body = answered(post_json(live, request("products.create", ["abaqus"], 1), writer))
     assert body == err(
         1,
         -32602,
@@ -328,7 +323,7 @@ def test_positional_params_are_invalid_params(live: Server, writer: str) -> None
 
 
 def test_an_unknown_method_is_method_not_found(live: Server, writer: str) -> None:
-    body = answered(post_json(live, call("products.explode", {}, 1), writer))
+    body = answered(post_json(live, request("products.explode", {}, 1), writer))
     assert body == err(1, -32601, "Method not found: products.explode")
 
 
@@ -352,17 +347,17 @@ def test_the_body_limit_answers_413_with_invalid_request(
     limited: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
     too_large = invalid_request(f"body exceeds {BODY_LIMIT} bytes")
-    fits = padded(call("products.create", {"name": f"{unique}abaqus"}, 1), BODY_LIMIT)
+    fits = padded(request("products.create", {"name": f"{unique}abaqus"}, 1), BODY_LIMIT)
     assert answered(post(limited, fits, writer))["result"]["name"] == f"{unique}abaqus"
 
-    over = padded(call("products.create", {"name": f"{unique}fluent"}, 2), BODY_LIMIT + 1)
+    over = padded(request("products.create", {"name": f"{unique}fluent"}, 2), BODY_LIMIT + 1)
     response = post(limited, over, writer)
     assert response.request.headers["content-length"] == str(BODY_LIMIT + 1)
     assert response.status_code == 413
     assert response.headers["content-type"] == JSON
     assert response.json() == too_large
 
-    streamed = padded(call("products.create", {"name": f"{unique}fluent"}, 2), 20 * BODY_LIMIT)
+    streamed = padded(request("products.create", {"name": f"{unique}fluent"}, 2), 20 * BODY_LIMIT)
     response = post(limited, chunks(streamed), writer)
     assert response.request.headers["transfer-encoding"] == "chunked"
     assert "content-length" not in response.request.headers
@@ -370,11 +365,11 @@ def test_the_body_limit_answers_413_with_invalid_request(
     assert response.headers["content-type"] == JSON
     assert response.json() == too_large
 
-    just_over = padded(call("products.create", {"name": f"{unique}fluent"}, 2), BODY_LIMIT + 1)
+    just_over = padded(request("products.create", {"name": f"{unique}fluent"}, 2), BODY_LIMIT + 1)
     response = post(limited, chunks(just_over), writer)
     assert (response.status_code, response.json()) == (413, too_large)
 
-    fits_streamed = padded(call("products.create", {"name": f"{unique}ansys"}, 3), BODY_LIMIT)
+    fits_streamed = padded(request("products.create", {"name": f"{unique}ansys"}, 3), BODY_LIMIT)
     response = post(limited, chunks(fits_streamed), writer)
     assert answered(response)["result"]["name"] == f"{unique}ansys"
     assert product_names(limited, tokens, unique) == [f"{unique}abaqus", f"{unique}ansys"]
@@ -383,7 +378,9 @@ def test_the_body_limit_answers_413_with_invalid_request(
 def test_the_batch_limit_is_configurable(
     limited: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
-    batch = [call("products.create", {"name": f"{unique}{i}"}, i) for i in range(BATCH_LIMIT + 1)]
+    batch = [
+        request("products.create", {"name": f"{unique}{i}"}, i) for i in range(BATCH_LIMIT + 1)
+    ]
     body = answered(post_json(limited, batch, writer))
     assert body == invalid_request(f"batch of {BATCH_LIMIT + 1} calls exceeds {BATCH_LIMIT}")
     assert product_names(limited, tokens, unique) == []
@@ -394,7 +391,7 @@ def test_the_batch_limit_is_configurable(
 def test_a_body_that_is_not_declared_json_gets_415(
     live: Server, tokens: TokenFactory, writer: str, unique: str
 ) -> None:
-    raw = json.dumps(call("products.create", {"name": f"{unique}abaqus"}, 1)).encode()
+    raw = json.dumps(request("products.create", {"name": f"{unique}abaqus"}, 1)).encode()
     for content_type in (None, "text/plain", "application/x-www-form-urlencoded", "text/json"):
         response = post(live, raw, writer, content_type=content_type)
         assert response.status_code == 415, content_type
@@ -404,7 +401,7 @@ def test_a_body_that_is_not_declared_json_gets_415(
 
 
 def test_json_with_a_charset_parameter_is_json(live: Server, writer: str) -> None:
-    raw = json.dumps(call("products.get", {"id": 2**31 - 1}, 1)).encode()
+    raw = json.dumps(request("products.get", {"id": 2**31 - 1}, 1)).encode()
     response = post(live, raw, writer, content_type="application/json; charset=utf-8")
     assert answered(response)["error"]["code"] == -32004
 
@@ -471,8 +468,8 @@ def bad_tokens(tokens: TokenFactory) -> dict[str, tuple[dict[str, str], str]]:
 def test_every_bad_token_gets_401_and_nothing_runs(
     live: Server, tokens: TokenFactory, unique: str
 ) -> None:
-    create = json.dumps(call("products.create", {"name": f"{unique}abaqus"}, 1)).encode()
-    notify = json.dumps(call("products.create", {"name": f"{unique}fluent"})).encode()
+    create = json.dumps(request("products.create", {"name": f"{unique}abaqus"}, 1)).encode()
+    notify = json.dumps(request("products.create", {"name": f"{unique}fluent"})).encode()
     for name, (headers, reason_word) in bad_tokens(tokens).items():
         for raw in (create, notify):
             response = httpx.post(
@@ -494,7 +491,7 @@ def test_every_bad_token_gets_401_and_nothing_runs(
 
 def test_a_token_within_the_leeway_is_accepted(live: Server, tokens: TokenFactory) -> None:
     just_expired = tokens.mint("product:read", ttl=-5)
-    body = answered(post_json(live, call("products.get", {"id": 2**31 - 1}, 1), just_expired))
+    body = answered(post_json(live, request("products.get", {"id": 2**31 - 1}, 1), just_expired))
     assert body["error"]["code"] == -32004
 
 

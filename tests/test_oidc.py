@@ -20,6 +20,7 @@ import pytest
 import trio
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+from trio.testing import MockClock
 
 from lmrpc.auth import (
     BACKGROUND_BOUNDS_S,
@@ -31,8 +32,9 @@ from lmrpc.auth import (
     signature_keys,
 )
 from lmrpc.settings import Settings
+from tests.oidc import oidc_env, verifier_for
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer, start_issuer
-from tests.server import Server, free_port, running_server, server_env
+from tests.server import Server, free_port, running_server
 from tests.tokens import TokenFactory
 
 AGENT, SECRET = "cluster-a", "agent-secret"
@@ -63,31 +65,10 @@ def stranger_token(issuer_url: str) -> str:
     return jwt.encode({"alg": "RS256", "kid": "stranger"}, claims, _stranger_key())
 
 
-def verifier_for(issuer_url: str, **store: Any) -> TokenVerifier:
-    settings = Settings(oidc_issuer=issuer_url, oidc_audience=AUDIENCE)
-    return TokenVerifier(settings, KeyStore(issuer=issuer_url, **store))
-
-
 async def unauthenticated(verifier: TokenVerifier, bearer: str) -> str:
     with pytest.raises(Unauthenticated) as denied:
         await verifier.verify(bearer)
     return denied.value.reason
-
-
-def oidc_env(
-    issuer_url: str, tokens: TokenFactory, directory: Path, **extra: str | None
-) -> dict[str, str]:
-    return server_env(
-        f"sqlite:///{directory / 'lmrpc.sqlite3'}",
-        tokens,
-        directory / "data",
-        {
-            "LMRPC_OIDC_ISSUER": issuer_url,
-            "LMRPC_OIDC_AUDIENCE": AUDIENCE,
-            "LMRPC_OIDC_JWKS_FILE": None,
-            **extra,
-        },
-    )
 
 
 def rpc(server: Server, bearer: str, method: str = "products.list", **params: Any) -> Any:
@@ -151,24 +132,26 @@ def test_a_jwks_never_yields_symmetric_or_encryption_keys(issuer: Issuer) -> Non
 # --- rotation --------------------------------------------------------------------------------
 
 
-async def test_key_rotation_works_without_a_restart(issuer: Issuer) -> None:
+async def test_key_rotation_works_without_a_restart(issuer: Issuer, mock_clock: MockClock) -> None:
     verifier = verifier_for(issuer.url, refresh_interval=0.5)
     old = token(issuer)
     await verifier.verify(old)
     issuer.rotate(keep_old=True)  # the new key signs, the old one is still published
-    await trio.sleep(0.6)
+    mock_clock.jump(0.6)  # past the refresh interval
     rotated = token(issuer)
     assert (await verifier.verify(rotated)).cluster_client_id == AGENT
     await verifier.verify(old)
     issuer.rotate()  # a third key; the first two are withdrawn
-    await trio.sleep(0.6)
+    mock_clock.jump(0.6)
     await verifier.verify(token(issuer))
     for gone in (old, rotated):
         assert await unauthenticated(verifier, gone) == "unknown signing key"
     assert issuer.requests().count(DISCOVERY) == 1  # the jwks_uri is remembered
 
 
-async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(issuer: Issuer) -> None:
+async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(
+    issuer: Issuer, mock_clock: MockClock
+) -> None:
     verifier = verifier_for(issuer.url, refresh_interval=1.5)
     await verifier.verify(token(issuer))
     issuer.rotate()
@@ -179,7 +162,7 @@ async def test_unknown_kids_refresh_the_jwks_at_most_once_per_interval(issuer: I
             "unknown signing key"
         )
     assert issuer.requests().count(JWKS) == 1
-    await trio.sleep(1.6)
+    mock_clock.jump(1.6)
     assert (await verifier.verify(rotated)).cluster_client_id == AGENT
     for _ in range(10):
         await unauthenticated(verifier, token(issuer, foreign_key=True))
@@ -255,7 +238,9 @@ async def test_a_year_long_max_age_is_cut_to_the_upper_bound(issuer: Issuer) -> 
 # --- a provider that is down or hangs ---------------------------------------------------------
 
 
-async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers() -> None:
+async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers(
+    mock_clock: MockClock,
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     verifier = verifier_for(url, retry_interval=0.5)
@@ -269,7 +254,7 @@ async def test_a_provider_down_at_start_gives_unavailable_at_once_then_recovers(
     issuer = start_issuer(port=port)
     try:
         issuer.add_client(AGENT, SECRET, PERMISSIONS)
-        await trio.sleep(0.6)
+        mock_clock.jump(0.6)  # past the retry interval
         assert (await verifier.verify(token(issuer))).cluster_client_id == AGENT
     finally:
         issuer.stop()

@@ -16,6 +16,7 @@ import pytest
 import trio
 from sqlalchemy import select
 
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import bookings, jobs
 from tests.conftest import PG_ADMIN_URL
@@ -53,10 +54,6 @@ def pg_start() -> None:
     deadline = time.monotonic() + 30
     while not pg_ready() and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -102,8 +99,10 @@ async def test_postgresql_restart_under_load(
 
                 job_of_bookings = (
                     await rpc(
-                        call(
-                            "jobs.create", {"slurm_job_id": "b", "username": "u", "lead_host": "h"}
+                        request(
+                            "jobs.create",
+                            {"slurm_job_id": "b", "username": "u", "lead_host": "h"},
+                            1,
                         )
                     )
                 )["result"]["id"]
@@ -120,7 +119,7 @@ async def test_postgresql_restart_under_load(
                             "bookings": [{"product_feature": "outage.lic", "quantity": 1}],
                         }
                         while True:
-                            answer = await rpc(call("jobs.create", params))
+                            answer = await rpc(request("jobs.create", params, 1))
                             if "result" in answer:
                                 acknowledged_jobs[slurm_id] = answer["result"]["id"]
                                 break
@@ -135,9 +134,10 @@ async def test_postgresql_restart_under_load(
                 async def booker() -> None:
                     while not stop.is_set():
                         answer = await rpc(
-                            call(
+                            request(
                                 "bookings.create",
                                 {"job_id": job_of_bookings, "feature_id": feature, "quantity": 1},
+                                1,
                             )
                         )
                         if "result" in answer:

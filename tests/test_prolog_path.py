@@ -16,7 +16,10 @@ from storage import jobs as job_rows
 from storage.errors import Conflict, NotEnoughLicenses
 from storage.facade import Storage
 from storage.schema import jobs
+from tests.conftest import ADMIN_IDENTITY
 from tests.factories import booked_total, make_feature, make_job
+
+AN_ADMIN = ADMIN_IDENTITY.check_owner
 
 
 def spec(slurm_job_id: str, cluster: str = "cluster-a") -> JobSpec:
@@ -71,7 +74,7 @@ async def test_a_refused_job_leaves_nothing_and_takes_nothing(
     assert (refused.value.feature_id, refused.value.available) == (second, 1)
     assert await job_count(storage) == 0
     job = await make_job(storage)
-    assert (await supervisor.book(first, BookingRequest(job, 4, None)))["quantity"] == 4
+    assert (await supervisor.book(first, BookingRequest(job, 4, AN_ADMIN)))["quantity"] == 4
     assert await booked_total(storage, first) == (4, 4)
     assert await booked_total(storage, second) == (0, 0)
 
@@ -97,7 +100,9 @@ async def test_jobs_and_bookings_racing_for_a_feature_never_exceed_its_total(
 
     async def book() -> None:
         try:
-            booked.append((await supervisor.book(shared, BookingRequest(booker, 1, None)))["id"])
+            booked.append(
+                (await supervisor.book(shared, BookingRequest(booker, 1, AN_ADMIN)))["id"]
+            )
         except NotEnoughLicenses:
             refused.append("booking")
 
@@ -146,7 +151,7 @@ async def test_a_job_another_process_created_since_the_check_fails_alone(
     monkeypatch.setattr(job_rows, "existing_ids", lambda conn, keys: {})
     items: list[Item] = [
         JobRequest(spec("taken"), [("ansys.hpc", 3)]),
-        FeatureGroup(feature, [BookingRequest(booker, 2, None)]),
+        FeatureGroup(feature, [BookingRequest(booker, 2, AN_ADMIN)]),
         JobRequest(spec("new"), [("ansys.hpc", 1)]),
     ]
     duplicate, group, fresh = await storage.write(lambda conn: commit_items(conn, items))

@@ -9,6 +9,7 @@ import pytest
 import trio
 from sqlalchemy import select
 
+from lmrpc.client import request
 from storage import engine as engines
 from storage.schema import jobs
 from tests.factories import feature_in, feature_row_locked, stored_bookings
@@ -19,12 +20,8 @@ Json = dict[str, Any]
 CLIENTS = 16
 
 
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
-
-
 def prolog(slurm_job_id: str, quantity: int, product: str) -> Json:
-    return call(
+    return request(
         "jobs.create",
         {
             "slurm_job_id": slurm_job_id,
@@ -32,6 +29,7 @@ def prolog(slurm_job_id: str, quantity: int, product: str) -> Json:
             "lead_host": "node001",
             "bookings": [{"product_feature": f"{product}.hpc", "quantity": quantity}],
         },
+        1,
     )
 
 
@@ -91,7 +89,7 @@ async def test_prolog_retry_after_a_timeout_books_once(
         assert again["error"]["data"]["job_id"] == job_id
         got = (
             await client.post(
-                "/rpc", json=call("jobs.get_by_slurm_id", {"slurm_job_id": slurm_job_id})
+                "/rpc", json=request("jobs.get_by_slurm_id", {"slurm_job_id": slurm_job_id}, 1)
             )
         ).json()
         assert [b["quantity"] for b in got["result"]["bookings"]] == [3]
@@ -149,9 +147,9 @@ async def test_second_delete_by_slurm_id_is_not_found(
 
         slurm_job_id = f"{unique_name}-77"
         job_id = (await rpc(prolog(slurm_job_id, 4, unique_name)))["result"]["id"]
-        first = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}))
+        first = await rpc(request("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}, 1))
         assert first["result"] == {"deleted": job_id}
-        second = await rpc(call("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}))
+        second = await rpc(request("jobs.delete_by_slurm_id", {"slurm_job_id": slurm_job_id}, 1))
         assert second["error"]["code"] == -32004, second
         assert set(second["error"]) == {"code", "message", "data"}
         # the licenses came back once: the feature takes its whole total again

@@ -2,19 +2,16 @@
 configured timeout (``LMRPC_DB_TIMEOUT``), not into a pile of hanging requests; when the
 lock goes, the service works again. On SQLite and PostgreSQL."""
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import trio
-from sqlalchemy.engine import make_url
 
-from tests.factories import feature_in, stored_bookings
+from lmrpc.client import request
+from tests.factories import database_locked, feature_in, stored_bookings
 from tests.server import running_server, server_env
 from tests.tokens import TokenFactory
 
@@ -27,29 +24,10 @@ ANSWER_BOUND_S = 4.0
 CALLS = 40
 
 
-def call(method: str, params: Json, id_: int = 1) -> Json:
-    return {"jsonrpc": "2.0", "method": method, "params": params, "id": id_}
-
-
-@contextmanager
-def database_locked(url: str) -> Iterator[None]:
-    """Hold a lock that blocks the server's writers (SQLite: the write lock; PostgreSQL: an
-    ACCESS EXCLUSIVE lock on ``features``, which blocks its readers too)."""
-    if make_url(url).get_backend_name() == "sqlite":
-        conn = sqlite3.connect(make_url(url).database or "", isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            conn.execute("ROLLBACK")
-            conn.close()
-        return
-    with psycopg.connect(url) as pg:
-        pg.execute("LOCK TABLE features IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            pg.rollback()
+def features_locked(url: str) -> AbstractContextManager[None]:
+    """Block the server's writers (SQLite: the write lock; PostgreSQL: an ACCESS EXCLUSIVE
+    lock on ``features``, which blocks its readers too)."""
+    return database_locked(url, "LOCK TABLE features IN ACCESS EXCLUSIVE MODE")
 
 
 async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
@@ -78,7 +56,9 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
 
             job = (
                 await rpc(
-                    call("jobs.create", {"slurm_job_id": "1", "username": "u", "lead_host": "h"})
+                    request(
+                        "jobs.create", {"slurm_job_id": "1", "username": "u", "lead_host": "h"}, 1
+                    )
                 )
             )["result"]["id"]
             booking = {"job_id": job, "feature_id": feature, "quantity": 1}
@@ -89,13 +69,13 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                 answer = await rpc(body)
                 answers.append((kind, answer, time.monotonic() - started))
 
-            with database_locked(database_url):
+            with features_locked(database_url):
                 started = time.monotonic()
                 async with trio.open_nursery() as nursery:
                     for number in range(CALLS):
                         match number % 3:
                             case 0:
-                                body = call("bookings.create", booking)
+                                body = request("bookings.create", booking, 1)
                                 kind = "write"
                             case 1:
                                 params = {
@@ -104,9 +84,9 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                                     "lead_host": "h",
                                     "bookings": [{"product_feature": "slow.db", "quantity": 1}],
                                 }
-                                body, kind = call("jobs.create", params), "write"
+                                body, kind = request("jobs.create", params, 1), "write"
                             case _:
-                                body, kind = call("features.get", {"id": feature}), "read"
+                                body, kind = request("features.get", {"id": feature}, 1), "read"
                         nursery.start_soon(timed, kind, body)
                 elapsed = time.monotonic() - started
                 health = await client.get("/healthz")
@@ -125,10 +105,10 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
 
             # the lock is gone: the same calls work at once
             started = time.monotonic()
-            after = await rpc(call("bookings.create", booking))
+            after = await rpc(request("bookings.create", booking, 1))
             assert "result" in after, after
             created = await rpc(
-                call(
+                request(
                     "jobs.create",
                     {
                         "slurm_job_id": "locked-1",
@@ -136,6 +116,7 @@ async def test_held_lock_gives_minus_32050_in_bounded_time_then_recovers(
                         "lead_host": "h",
                         "bookings": [{"product_feature": "slow.db", "quantity": 2}],
                     },
+                    1,
                 )
             )
             assert "result" in created, created  # the refused create left nothing behind

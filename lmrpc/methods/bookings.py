@@ -20,7 +20,7 @@ BookingList = list_params("bookings", "BookingList")
 @method("bookings.create", permission="booking:create", params=BookingCreate)
 async def create(ctx: CallContext, p: BookingCreate) -> dict[str, Any]:
     """Book licenses of a feature for a job, or -32010 when not enough are free."""
-    request = BookingRequest(p.job_id, p.quantity, ctx.owner_scope)
+    request = BookingRequest(p.job_id, p.quantity, ctx.identity.check_owner)
     return await ctx.actors.book(p.feature_id, request)
 
 
@@ -29,9 +29,9 @@ async def create_many(
     ctx: CallContext, ps: list[BookingCreate]
 ) -> list[dict[str, Any] | Exception]:
     """The bookings of a batch: one message per feature to its actor, not a task per call."""
-    scope = ctx.owner_scope
+    check_owner = ctx.identity.check_owner
     return await ctx.actors.book_many(
-        [(p.feature_id, BookingRequest(p.job_id, p.quantity, scope)) for p in ps]
+        [(p.feature_id, BookingRequest(p.job_id, p.quantity, check_owner)) for p in ps]
     )
 
 
@@ -50,8 +50,6 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
 @method("bookings.delete", permission="booking:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a booking (own cluster or admin); its licenses are free again."""
-    id_, touched = await ctx.storage.write(
-        lambda conn: bookings.delete_(conn, p.id, ctx.owner_scope)
+    return await ctx.write_counters(
+        lambda conn: bookings.delete_(conn, p.id, ctx.identity.check_owner)
     )
-    ctx.actors.invalidate(touched)
-    return {"deleted": id_}

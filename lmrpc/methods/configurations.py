@@ -145,7 +145,7 @@ async def update(ctx: CallContext, p: ConfigurationUpdate) -> dict[str, Any]:
     changes = p.changes()
     servers = changes.pop("license_servers", None)
     features = changes.pop("features", None)
-    result, touched = await ctx.storage.write(
+    return await ctx.write_counters(
         lambda conn: configurations.update_(
             conn,
             p.id,
@@ -154,16 +154,12 @@ async def update(ctx: CallContext, p: ConfigurationUpdate) -> dict[str, Any]:
             None if features is None else [feature.entry() for feature in features],
         )
     )
-    ctx.actors.invalidate(touched)
-    return result
 
 
 @method("configurations.delete", permission="config:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a configuration with its servers, features and their bookings."""
-    result, gone = await ctx.storage.write(lambda conn: configurations.delete_(conn, p.id))
-    ctx.actors.invalidate(gone)
-    return result
+    return await ctx.write_counters(lambda conn: configurations.delete_(conn, p.id))
 
 
 @method("configurations.by_client_id", permission="config:read", cluster=True)

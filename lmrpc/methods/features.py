@@ -99,17 +99,13 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
 async def update(ctx: CallContext, p: FeatureUpdate) -> dict[str, Any]:
     """Change a feature's fields or counters (never its bookings)."""
     changes = p.changes()
-    result = await ctx.storage.write(lambda conn: features.update_(conn, p.id, changes))
-    ctx.actors.invalidate([p.id])
-    return result
+    return await ctx.write_counters(lambda conn: (features.update_(conn, p.id, changes), [p.id]))
 
 
 @method("features.delete", permission="feature:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a feature and its bookings."""
-    result = await ctx.storage.write(lambda conn: features.delete_(conn, p.id))
-    ctx.actors.invalidate([p.id])
-    return result
+    return await ctx.write_counters(lambda conn: (features.delete_(conn, p.id), [p.id]))
 
 
 @method("features.by_client_id", permission="feature:read", cluster=True)
@@ -136,15 +132,13 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     moment = ctx.actors.clock()
     resolution = ctx.actors.sampler.resolution
 
-    def report(conn: Connection) -> list[int]:
+    def report(conn: Connection) -> tuple[dict[str, int], list[int]]:
         reported = features.bulk_update(conn, ctx.cluster, entries)
         history.record(conn, resolution, seconds(moment), reported.counters)
         checkouts.replace(conn, {reported.ids[key]: sets for key, sets in given.items()}, moment)
-        return reported.changed
+        return {"updated": len(entries)}, reported.changed
 
-    changed = await ctx.storage.write(report)
-    ctx.actors.invalidate(changed)
-    return {"updated": len(entries)}
+    return await ctx.write_counters(report)
 
 
 class FeatureRef(Params):

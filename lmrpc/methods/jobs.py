@@ -19,7 +19,6 @@ from lmrpc.params import (
 )
 from lmrpc.registry import CallContext, method
 from storage import jobs
-from storage.errors import Forbidden
 from storage.listing import ListQuery
 
 ProductFeature = Annotated[str, Field(min_length=3, max_length=511, pattern=r"^[^.]+\..+$")]
@@ -49,8 +48,7 @@ class SlurmIdParams(Params):
 async def create(ctx: CallContext, p: JobCreate) -> dict[str, Any]:
     """Create a job with its bookings, all or nothing (the slurmctld prolog)."""
     cluster = p.cluster_client_id or ctx.cluster
-    if not ctx.identity.may_change_cluster(cluster):
-        raise Forbidden("jobs of another cluster can be created only by an admin")
+    ctx.identity.check_owner(cluster)
     spec = JobSpec(p.slurm_job_id, cluster, p.username, p.lead_host)
     return await admit_job(ctx.actors, spec, [(b.product_feature, b.quantity) for b in p.bookings])
 
@@ -84,16 +82,12 @@ async def get_by_slurm_id(ctx: CallContext, p: SlurmIdParams) -> dict[str, Any]:
 @method("jobs.delete", permission="job:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a job and its bookings (own cluster or admin)."""
-    id_, touched = await ctx.storage.write(lambda conn: jobs.delete_(conn, p.id, ctx.owner_scope))
-    ctx.actors.invalidate(touched)
-    return {"deleted": id_}
+    return await ctx.write_counters(lambda conn: jobs.delete_(conn, p.id, ctx.identity.check_owner))
 
 
 @method("jobs.delete_by_slurm_id", permission="job:delete", params=SlurmIdParams, cluster=True)
 async def delete_by_slurm_id(ctx: CallContext, p: SlurmIdParams) -> dict[str, Any]:
     """Delete the caller's cluster's job with this Slurm job id (the slurmctld epilog)."""
-    id_, touched = await ctx.storage.write(
+    return await ctx.write_counters(
         lambda conn: jobs.delete_by_slurm_id(conn, ctx.cluster, p.slurm_job_id)
     )
-    ctx.actors.invalidate(touched)
-    return {"deleted": id_}
