@@ -5,8 +5,6 @@ from typing import Annotated
 import typer
 
 from lmrpc.client import DEFAULT_URL
-from lmrpc.settings import Settings
-from lmrpc.ui import signin
 
 
 def ui(
@@ -14,14 +12,19 @@ def ui(
         DEFAULT_URL
     ),
     ttl: Annotated[
-        int, typer.Option(min=60, help="Lifetime of the dashboard session in seconds.")
-    ] = signin.SESSION_TTL_S,
+        int | None,
+        typer.Option(min=60, help="Lifetime of the dashboard session in seconds [8 hours]."),
+    ] = None,
     organization: Annotated[str | None, typer.Option(help="Tenant (multi-tenancy).")] = None,
 ) -> None:
     """Print a one-time link that signs the dashboard in read-only (example: lmrpc ui).
 
     The link works once, within five minutes, on the server that shares this data dir.
     """
+    # Imported here: the service's settings and the sign-in store would slow `lmrpc --help`.
+    from lmrpc.settings import Settings
+    from lmrpc.ui import signin
+
     settings = Settings()
     if not settings.embedded_auth:
         typer.echo(
@@ -33,7 +36,8 @@ def ui(
     if settings.multi_tenancy and not organization:
         typer.echo("with LMRPC_MULTI_TENANCY=1 name the tenant: --organization ORG", err=True)
         raise typer.Exit(2)
-    code = signin.issue(settings.data_dir, organization=organization, session_ttl=ttl)
+    session_ttl = ttl if ttl is not None else signin.SESSION_TTL_S
+    code = signin.issue(settings.data_dir, organization=organization, session_ttl=session_ttl)
     typer.echo(f"{url.rstrip('/')}/ui/#code={code}")
 
 
