@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from storage import engine as engines
 from storage.rows import now
 from storage.schema import jobs
-from tests.server import Server, running_server, server_env
+from tests.server import HTTP, Server, running_server, server_env
 from tests.tokens import TokenFactory
 
 JOBS = 2000
@@ -152,7 +152,7 @@ def test_a_huge_read_batch_leaves_admissions_and_health_alone(
     ]
     reader = tokens.mint("job:read")
     started = time.monotonic()
-    response = httpx.post(
+    response = HTTP.post(
         seeded.url + "/rpc",
         content=json.dumps(batch).encode(),
         headers={"Authorization": f"Bearer {reader}", "Content-Type": "application/json"},

@@ -2,14 +2,13 @@
 by concurrent pollers, failures reported; on both backends and against a real refused
 PostgreSQL connection."""
 
-import httpx
 import pytest
 import trio
 
 from storage.errors import StorageUnavailable
 from storage.facade import Storage
 from storage.health import CachedCheck
-from tests.server import Server, free_port
+from tests.server import HTTP, Server, free_port
 
 
 class Counted:
@@ -80,5 +79,5 @@ async def test_a_cancelled_check_leaves_no_answer_behind(storage: Storage) -> No
 
 def test_healthz_still_answers_ok(server: Server) -> None:
     for _ in range(5):
-        response = httpx.get(server.url + "/healthz", timeout=10)
+        response = HTTP.get(server.url + "/healthz", timeout=10)
         assert response.status_code == 200 and response.json() == {"status": "ok"}

@@ -6,13 +6,12 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import typer
 
 from lmrpc.cli.usage import BARS, moment, sparkline
 from tests.factories import feature_in
-from tests.server import Server
+from tests.server import HTTP, Server
 from tests.test_cli import Cli
 from tests.test_metrics import samples
 from tests.tokens import TokenFactory
@@ -66,7 +65,7 @@ def test_usage_commands_against_a_real_server(
     assert cli.error("usage", "history", "999", "--since", "1h")["code"] == -32004
 
     metrics = tokens.mint("metrics:read")
-    text = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {metrics}"}).text
+    text = HTTP.get(server.url + "/metrics", headers={"Authorization": f"Bearer {metrics}"}).text
     labels = (("cluster", "cluster-a"), ("feature", "cae"), ("product", "abaqus"))
     assert samples(text)[("lmrpc_refused_licenses_total", labels)] == 9
 
