@@ -143,10 +143,9 @@ def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
         )
 
 
-def delete_bookings(conn: Connection, where: Any) -> list[int]:
+def delete_bookings(conn: Connection, where: Any) -> None:
     """Delete the bookings matching ``where`` and take their quantities off the features'
-    ``booked_total`` (features in id order, the lock order of every writer). Returns the
-    ids of the features touched."""
+    ``booked_total`` (features in id order, the lock order of every writer)."""
     per_feature = conn.execute(
         select(bookings.c.feature_id, func.sum(bookings.c.quantity))
         .where(where)
@@ -161,4 +160,3 @@ def delete_bookings(conn: Connection, where: Any) -> list[int]:
         )
     if per_feature:
         conn.execute(delete(bookings).where(where))
-    return [feature_id for feature_id, _ in per_feature]
