@@ -4,6 +4,7 @@ The dispatcher enforces permission and cluster identity from this table, so no h
 can forget them; the OpenRPC document is generated from it.
 """
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -62,14 +63,15 @@ def method(
 ) -> Callable[
     [Callable[[CallContext, P], Awaitable[Any]]], Callable[[CallContext, P], Awaitable[Any]]
 ]:
-    """Register ``handler`` as JSON-RPC method ``name``; its docstring's first line describes it."""
+    """Register ``handler`` as JSON-RPC method ``name``; its docstring's first paragraph
+    describes it."""
 
     def register(
         handler: Callable[[CallContext, P], Awaitable[Any]],
     ) -> Callable[[CallContext, P], Awaitable[Any]]:
         if name in METHODS:
             raise ValueError(f"method {name} registered twice")
-        description = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        description = " ".join((inspect.getdoc(handler) or "").split("\n\n")[0].split())
         METHODS[name] = Method(name, permission, params, handler, cluster, description)
         return handler
 
