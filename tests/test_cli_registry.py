@@ -28,6 +28,7 @@ from lmrpc.cli.session import COMMON_OPTIONS, EXIT_USAGE
 from lmrpc.methods.configurations import ServerNew
 from lmrpc.methods.usage import Interval
 from lmrpc.params import MAX_INT, Id, Name, Params
+from lmrpc.ui import lifetimes
 
 NOT_COMMANDS = {"rpc"}  # rpc.discover is lmrpc methods
 COMMON = {option.name for option in COMMON_OPTIONS} | {"file", "as_csv"}
@@ -321,3 +322,11 @@ def test_only_resource_commands_load_the_params_models() -> None:
     for argv in (["--help"], ["call", "--help"], ["agent", "--help"], ["db", "--help"]):
         assert not heavy & _modules_after(*argv), argv
     assert heavy <= _modules_after("products", "list", "--help")
+
+
+def test_lmrpc_ui_help_shows_the_lifetimes_without_loading_the_sign_in_store() -> None:
+    help_text = CliRunner().invoke(app, ["ui", "--help"], env={"COLUMNS": "200"})
+    words = " ".join(help_text.stdout.split())
+    assert f"[default: {lifetimes.SESSION_TTL_S}]" in words
+    assert f"within {lifetimes.CODE_TTL_S // 60} minutes" in words
+    assert "lmrpc.ui.signin" not in _modules_after("ui", "--help")
