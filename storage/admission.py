@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
-from storage.errors import NotFound
 from storage.rows import now, timestamp
 from storage.schema import bookings, features, jobs, products
 
@@ -77,13 +76,6 @@ def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[i
     statement = _LOCK_FEATURES if lock else _READ_FEATURES
     rows = conn.execute(statement, {"ids": sorted(set(ids))})
     return {row.id: FeatureRow(*row) for row in rows}
-
-
-def read_feature(conn: Connection, id_: int, *, lock: bool) -> FeatureRow:
-    row = read_features(conn, [id_], lock=lock).get(id_)
-    if row is None:
-        raise NotFound("feature", id_)
-    return row
 
 
 def resolve_features(
