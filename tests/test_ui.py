@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from lmrpc import keys
 from lmrpc.settings import Settings
-from lmrpc.ui import signin
+from lmrpc.ui import lifetimes, signin
 from lmrpc.ui.routes import Dashboard
 from storage import engine as storage_engine
 from storage import history
@@ -253,7 +253,7 @@ def test_sign_in_link_works_once_and_grants_read_only(embedded: Embedded) -> Non
     first = redeem(embedded.url, {"code": code})
     assert first.status_code == 200, first.text
     token = first.json()["access_token"]
-    assert first.json()["expires_in"] == signin.SESSION_TTL_S
+    assert first.json()["expires_in"] == lifetimes.SESSION_TTL_S
     assert embedded.server.rpc(token, "features.list")["result"] == []
     refused = embedded.server.rpc(token, "products.create", {"name": "abaqus"})
     assert refused["error"]["code"] == -32003
