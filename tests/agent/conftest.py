@@ -18,14 +18,6 @@ from tests.server import running_server, server_env
 from tests.tokens import TokenFactory
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist, the tests on the real Slurm go to one worker: one Slurm (and one
-    munged) per run, not one per worker."""
-    for item in items:
-        if "slurm" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-
-
 @pytest.fixture(scope="session")
 def agent_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("agent")
