@@ -15,7 +15,6 @@ from lmrpc.params import (
     IdParams,
     LicenseName,
     ListParams,
-    Name,
     NoParams,
     Params,
     Positive,
@@ -49,9 +48,12 @@ class FeatureUpdate(UpdateParams):
 FeatureList = list_params("features", "FeatureList")
 
 
-class CheckoutEntry(Params):
-    username: Name
-    lead_host: Name
+@with_config(ConfigDict(extra="forbid", strict=True))
+class CheckoutEntry(TypedDict):
+    """Who holds licenses of a feature; a TypedDict like Counters, which carries them."""
+
+    username: CheckedName
+    lead_host: CheckedName
     quantity: Positive
 
 
@@ -133,7 +135,7 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     entries = [(e["product_name"], e["feature_name"], e["total"], e["used"]) for e in p.features]
     given = {
         (e["product_name"], e["feature_name"]): [
-            (c.username, c.lead_host, c.quantity) for c in sets
+            (c["username"], c["lead_host"], c["quantity"]) for c in sets
         ]
         for e in p.features
         if (sets := e.get("checkouts")) is not None
