@@ -288,6 +288,10 @@ async def test_bulk_update_all_or_nothing(rpc: Rpc) -> None:
     assert await rpc("features.get", {"id": cfd["id"]}) == cfd
 
 
+def _checkout(**fields: Any) -> dict[str, Any]:
+    return {"username": "alice", "lead_host": "n1", "quantity": 1, **fields}
+
+
 @pytest.mark.parametrize(
     "entries",
     [
@@ -299,6 +303,12 @@ async def test_bulk_update_all_or_nothing(rpc: Rpc) -> None:
         [_counters("abaqus", "cfd", 1, 0), _counters("abaqus", "cfd", 2, 0)],
         [_counters("abaqus", "cfd", 1, 0)] * 10_001,
         None,
+        ["abaqus.cfd"],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": {"username": "a"}}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(quantity=0)]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(quantity="1")]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [{**_checkout(), "pid": 1}]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(username="a\x1bb")]}],
     ],
 )
 async def test_bulk_update_bad_params(rpc: Rpc, entries: Any) -> None:

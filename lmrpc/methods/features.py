@@ -48,10 +48,12 @@ class FeatureUpdate(UpdateParams):
 FeatureList = list_params("features", "FeatureList")
 
 
+# The entries of a report, and their checkouts, are TypedDicts, not Params models: a
+# report's 10,000 entries are checked in one pass of pydantic's core, without a model
+# instance and a Python validator call per field (which were most of a report's params
+# cost). Comments, not docstrings: a docstring would become their OpenRPC description.
 @with_config(ConfigDict(extra="forbid", strict=True))
 class CheckoutEntry(TypedDict):
-    """Who holds licenses of a feature; a TypedDict like Counters, which carries them."""
-
     username: CheckedName
     lead_host: CheckedName
     quantity: Positive
@@ -59,16 +61,18 @@ class CheckoutEntry(TypedDict):
 
 @with_config(ConfigDict(extra="forbid", strict=True))
 class Counters(TypedDict):
-    """One feature's report. A TypedDict, not a Params model: a report's 10,000 entries
-    are checked in one pass of pydantic's core, without a model instance and a Python
-    validator call per field (which were most of the cost of a report's params)."""
-
     product_name: CheckedName
     feature_name: CheckedName
     total: Count
     used: Count
     # The license server's checkouts; absent or null: the stored set stays, []: it is cleared.
-    checkouts: NotRequired[Annotated[list[CheckoutEntry], Field(max_length=MAX_BULK)] | None]
+    # (The schema's default says so, as it did when this was a model field.)
+    checkouts: NotRequired[
+        Annotated[
+            Annotated[list[CheckoutEntry], Field(max_length=MAX_BULK)] | None,
+            Field(json_schema_extra={"default": None}),
+        ]
+    ]
 
 
 class BulkUpdate(Params):
