@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from bench import loadgen, seed
 from lmrpc import keys
 from lmrpc.client import request
-from storage import engine as engines
 from storage import migrate
 from tests.server import running_server
 
@@ -95,7 +94,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, directory: Path, url: str) -> None:
         self.args = args
         self.url = url
-        self.engine: Engine = engines.create(url, pool_size=1)
+        self.engine: Engine = seed.engine(url)
         self.directory = directory
         key = keys.load_or_create(directory)
         self.token = keys.mint(key, client_id=CLUSTER, ttl=24 * 3600)
@@ -244,8 +243,8 @@ def main() -> None:
             f"{args.duration:.0f} s per scenario",
             flush=True,
         )
-        features = seed.features_of(engines.create(url, pool_size=1), CLUSTER, 65, BIG)
-        jobs = seed.jobs_of(engines.create(url, pool_size=1), CLUSTER, 64, "bench-")
+        features = seed.features_of(seed.engine(url), CLUSTER, 65, BIG)
+        jobs = seed.jobs_of(seed.engine(url), CLUSTER, 64, "bench-")
         b = Bench(args, directory, url)
         try:
             for name in wanted:
@@ -273,6 +272,7 @@ def scenario_memory(b: Bench, features: list[int], jobs: list[int]) -> None:
     many = seed.features_of(b.engine, CLUSTER, 100_000, BIG, product="mem")
     job_ids = seed.jobs_of(b.engine, CLUSTER, 100_000, "mem-")
     seed.bookings_on(b.engine, job_ids, many, 1_000_000)
+    seed.settle(b.engine)
     print(
         f"  seeded 100k features, 100k jobs, 1M bookings in {time.perf_counter() - started:.0f} s",
         flush=True,

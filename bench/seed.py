@@ -1,14 +1,28 @@
 """Bulk data for benchmarks, written straight into the database (seeding 1M bookings
-through the API would measure the seeding, not the scenario)."""
+through the API would measure the seeding, not the scenario).
 
+Seeding runs beside a live server, so its engine must take SQLite's write lock at BEGIN
+(``engine()``): a deferred transaction that reads first and then writes fails at once with
+"database is locked" when the server committed in between, without a busy wait.
+"""
+
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, text
 
+from storage import engine as engines
 from storage.schema import bookings, features, jobs
 from tests.factories import product_and_configuration
 
 CHUNK = 10_000
+SEED_TIMEOUT_S = 600
+
+
+def engine(url: str) -> Engine:
+    """An engine for seeding next to a running server (SQLite: BEGIN IMMEDIATE), whose
+    bulk statements may take minutes (loading 1M bookings checks 2M foreign keys)."""
+    return engines.create(url, pool_size=1, immediate=True, timeout=SEED_TIMEOUT_S)
 
 
 def features_of(
@@ -65,30 +79,63 @@ def jobs_of(engine: Engine, cluster: str, count: int, prefix: str) -> list[int]:
 
 
 def bookings_on(engine: Engine, job_ids: list[int], feature_ids: list[int], count: int) -> None:
-    """``count`` bookings of quantity 1 spread over the jobs and features, counters kept."""
-    now = datetime.now(UTC)
-    per_feature: dict[int, int] = {}
+    """``count`` bookings of quantity 1 spread over the jobs and features, counters kept:
+    one bulk load (COPY on PostgreSQL, the driver's executemany on SQLite) and one
+    statement for the features' ``booked_total``, all in one transaction."""
+    rows = ((job_ids[i % len(job_ids)], feature_ids[i % len(feature_ids)], 1) for i in range(count))
     with engine.begin() as conn:
-        for start in range(0, count, CHUNK):
-            rows = []
-            for i in range(start, min(count, start + CHUNK)):
-                feature_id = feature_ids[i % len(feature_ids)]
-                per_feature[feature_id] = per_feature.get(feature_id, 0) + 1
-                rows.append(
-                    {
-                        "job_id": job_ids[i % len(job_ids)],
-                        "feature_id": feature_id,
-                        "quantity": 1,
-                        "created_at": now,
-                    }
-                )
-            conn.execute(insert(bookings), rows)
-        for feature_id, quantity in per_feature.items():
-            conn.execute(
-                features.update()
-                .where(features.c.id == feature_id)
-                .values(booked_total=features.c.booked_total + quantity)
-            )
+        first = conn.execute(select(func.coalesce(func.max(bookings.c.id), 0))).scalar_one()
+        _load_bookings(conn, rows)
+        conn.execute(
+            text(
+                "UPDATE features SET booked_total = features.booked_total + added.quantity "
+                "FROM (SELECT feature_id, sum(quantity) AS quantity FROM bookings "
+                "WHERE id > :first GROUP BY feature_id) AS added "
+                "WHERE features.id = added.feature_id"
+            ),
+            {"first": first},
+        )
+
+
+def settle(engine: Engine) -> None:
+    """Bring the database to the steady state of one that holds its rows for a while, not
+    the minute after a bulk load: PostgreSQL vacuumed and analyzed (what autovacuum does
+    within a minute, here at once, instead of during the measurement) and checkpointed;
+    SQLite's WAL copied into the database and emptied. Otherwise the load's aftermath
+    (autovacuum, checkpoints of a gigabyte of WAL) shares the two cores with the run."""
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        if conn.dialect.name == "postgresql":
+            driver.autocommit = True  # type: ignore[union-attr]
+            for statement in ("VACUUM ANALYZE", "CHECKPOINT"):
+                driver.execute(statement)  # type: ignore[union-attr]
+            driver.autocommit = False  # type: ignore[union-attr]
+        else:
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+
+
+def _load_bookings(conn: Connection, rows: Iterator[tuple[int, int, int]]) -> None:
+    now = datetime.now(UTC)
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        copy = "COPY bookings (job_id, feature_id, quantity, created_at) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(copy) as loading:  # type: ignore[union-attr]
+            for row in rows:
+                loading.write_row((*row, now))
+        return
+    stamp = bookings.c.created_at.type.bind_processor(conn.dialect)
+    created = stamp(now) if stamp is not None else now
+    insert_row = (
+        "INSERT INTO bookings (job_id, feature_id, quantity, created_at) VALUES (?, ?, ?, ?)"
+    )
+    chunk: list[tuple[int, int, int, object]] = []
+    for row in rows:
+        chunk.append((*row, created))
+        if len(chunk) == CHUNK:
+            conn.exec_driver_sql(insert_row, chunk)
+            chunk = []
+    if chunk:
+        conn.exec_driver_sql(insert_row, chunk)
 
 
 def overbooked(engine: Engine) -> tuple[int, int]:

@@ -28,7 +28,6 @@ from bench import loadgen, seed
 from bench.run import BIG, CLUSTER, Server, body, database
 from lmrpc import keys
 from lmrpc.client import request
-from storage import engine as engines
 from tests.server import free_port
 
 LUA = Path(__file__).with_name("lua") / "rpc.lua"
@@ -62,7 +61,7 @@ class Run:
     def __init__(self, directory: Path, url: str, duration: float) -> None:
         self.url = url
         self.duration = duration
-        engine = engines.create(url, pool_size=1)
+        engine = seed.engine(url)
         self.engine = engine
         self.features = seed.features_of(engine, CLUSTER, 65, BIG)
         self.jobs = seed.jobs_of(engine, CLUSTER, 64, "bench-")
@@ -252,7 +251,7 @@ def scenarios(run: Run, wanted: list[str], big: bool) -> list[Row]:
             Row(
                 "`features.bulk_update` of 1,000 features, one client",
                 "p50 ≤ 30 ms",
-                f"p50 {bulk.p50_ms:.1f} ms",
+                f"p50 {bulk.p50_ms:.1f} ms ({bulk.cpu_ms:.1f} ms CPU)",
                 bulk.p50_ms <= 30,
             )
         )
@@ -272,6 +271,7 @@ def scenarios(run: Run, wanted: list[str], big: bool) -> list[Row]:
         seed.bookings_on(
             run.engine, seed.jobs_of(run.engine, CLUSTER, 100_000, "mem-"), many, 1_000_000
         )
+        seed.settle(run.engine)
         stored = run.wrk(BOOK, 16)
         print(f"  big      {stored}", flush=True)
         share = book.cpu_ms / stored.cpu_ms

@@ -60,6 +60,17 @@ SlurmJobId = Annotated[Name, BeforeValidator(_job_id_text)]
 CONTROL_REFUSED = "must not contain control characters (Unicode Cc, Cf, Cs)"
 
 
+def _refuse_control(value: str) -> str:
+    if has_control(value):
+        raise ValueError(CONTROL_REFUSED)
+    return value
+
+
+# Name with the rule of Params below, for the entries of long lists typed as TypedDicts
+# (no model instance and no validator call per field: features.bulk_update's 10,000).
+CheckedName = Annotated[Name, AfterValidator(_refuse_control)]
+
+
 class Params(BaseModel):
     """Params are by name, strictly typed, and unknown names are refused; no string param,
     however it is typed, may hold a control character (lmrpc.text)."""

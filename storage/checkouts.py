@@ -5,12 +5,48 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Integer, String, any_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.rows import require, timestamp
 from storage.schema import feature_checkouts, features, products
 
 Checkout = tuple[str, str, int]  # username, lead_host, quantity
+
+
+# Reports replace up to 10,000 features' sets in the report's transaction, so the
+# statements are built once and carry their rows cheaply: PostgreSQL as arrays through
+# unnest (one statement each), SQLite as the driver's executemany of plain tuples.
+_DELETE = delete(feature_checkouts).where(
+    feature_checkouts.c.feature_id.in_(bindparam("ids", expanding=True))
+)
+_DELETE_PG = delete(feature_checkouts).where(
+    feature_checkouts.c.feature_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+)
+_INSERT = (
+    "INSERT INTO feature_checkouts (feature_id, username, lead_host, quantity, reported_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_REPORTED = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(Integer)),
+        bindparam("usernames", type_=ARRAY(String)),
+        bindparam("lead_hosts", type_=ARRAY(String)),
+        bindparam("quantities", type_=ARRAY(Integer)),
+    )
+    .table_valued("feature_id", "username", "lead_host", "quantity", with_ordinality="n")
+    .render_derived(name="reported")
+)
+_INSERT_PG = insert(feature_checkouts).from_select(
+    ["feature_id", "username", "lead_host", "quantity", "reported_at"],
+    select(
+        _REPORTED.c.feature_id,
+        _REPORTED.c.username,
+        _REPORTED.c.lead_host,
+        _REPORTED.c.quantity,
+        bindparam("reported_at", type_=feature_checkouts.c.reported_at.type),
+    ).order_by(_REPORTED.c.n),  # ids in the reported order, which of_feature answers in
+)
 
 
 def replace(
@@ -20,20 +56,27 @@ def replace(
     if not by_feature:
         return
     ids = sorted(by_feature)
-    conn.execute(delete(feature_checkouts).where(feature_checkouts.c.feature_id.in_(ids)))
-    rows = [
-        {
-            "feature_id": fid,
-            "username": username,
-            "lead_host": lead_host,
-            "quantity": quantity,
-            "reported_at": reported_at,
-        }
-        for fid in ids
-        for username, lead_host, quantity in by_feature[fid]
-    ]
+    rows = [(fid, *checkout) for fid in ids for checkout in by_feature[fid]]
+    if conn.dialect.name == "postgresql":
+        conn.execute(_DELETE_PG, {"ids": ids})
+        if rows:
+            fids, usernames, lead_hosts, quantities = (list(c) for c in zip(*rows, strict=True))
+            conn.execute(
+                _INSERT_PG,
+                {
+                    "ids": fids,
+                    "usernames": usernames,
+                    "lead_hosts": lead_hosts,
+                    "quantities": quantities,
+                    "reported_at": reported_at,
+                },
+            )
+        return
+    conn.execute(_DELETE, {"ids": ids})
     if rows:
-        conn.execute(insert(feature_checkouts), rows)
+        stamp = feature_checkouts.c.reported_at.type.bind_processor(conn.dialect)
+        at = stamp(reported_at) if stamp is not None else reported_at
+        conn.exec_driver_sql(_INSERT, [(*row, at) for row in rows])
 
 
 def of_feature(conn: Connection, feature_id: int) -> list[dict[str, Any]]:

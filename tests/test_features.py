@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests import rpc_objects as make
@@ -287,6 +288,10 @@ async def test_bulk_update_all_or_nothing(rpc: Rpc) -> None:
     assert await rpc("features.get", {"id": cfd["id"]}) == cfd
 
 
+def _checkout(**fields: Any) -> dict[str, Any]:
+    return {"username": "alice", "lead_host": "n1", "quantity": 1, **fields}
+
+
 @pytest.mark.parametrize(
     "entries",
     [
@@ -298,6 +303,12 @@ async def test_bulk_update_all_or_nothing(rpc: Rpc) -> None:
         [_counters("abaqus", "cfd", 1, 0), _counters("abaqus", "cfd", 2, 0)],
         [_counters("abaqus", "cfd", 1, 0)] * 10_001,
         None,
+        ["abaqus.cfd"],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": {"username": "a"}}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(quantity=0)]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(quantity="1")]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [{**_checkout(), "pid": 1}]}],
+        [{**_counters("abaqus", "cfd", 1, 0), "checkouts": [_checkout(username="a\x1bb")]}],
     ],
 )
 async def test_bulk_update_bad_params(rpc: Rpc, entries: Any) -> None:
@@ -336,3 +347,39 @@ async def test_bulk_update_ten_thousand(rpc: Rpc) -> None:
     error = await rpc.error("features.bulk_update", {"features": entries}, as_=AGENT_A)
     assert error.data == {"missing": ["abaqus.absent"]}
     assert (await rpc("features.by_client_id", as_=AGENT_A))[0]["total"] == 0
+
+
+async def test_reports_rewrite_counters_without_touching_indexes(
+    rpc: Rpc, database_url: str
+) -> None:
+    """Reports rewrite total and used of many features. On PostgreSQL each new row version
+    fits on its page (migration 0004's fillfactor), so the updates are HOT and the
+    features' indexes do not grow; at the default fillfactor they grew with every report."""
+    abaqus, _, _ = await _setup(rpc)
+    names = [f"f{i}" for i in range(300)]
+    await make.configuration(
+        rpc, name="many", features=[{"name": name, "product_id": abaqus} for name in names]
+    )
+
+    def index_pages() -> int:
+        if not database_url.startswith("postgresql"):
+            return 0  # SQLite rewrites rows in place
+        with psycopg.connect(database_url) as conn:
+            query = (
+                "SELECT sum(pg_relation_size(indexrelid)) FROM pg_index "
+                "WHERE indrelid = 'features'::regclass"
+            )
+            return int(conn.execute(query).fetchone()[0])  # type: ignore[index]
+
+    before = index_pages()
+    for used in (1, 2, 3):
+        entries = [
+            {"product_name": "abaqus", "feature_name": name, "total": 10, "used": used}
+            for name in names
+        ]
+        assert await rpc("features.bulk_update", {"features": entries}, as_=AGENT_A) == {
+            "updated": 300
+        }
+    reported = await rpc("features.by_client_id", as_=AGENT_A)
+    assert {(f["name"], f["total"], f["used"]) for f in reported} == {(n, 10, 3) for n in names}
+    assert index_pages() == before

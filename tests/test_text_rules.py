@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import typing_extensions
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
@@ -42,9 +43,24 @@ def _accepts_text(annotation: Any) -> bool:
     return any(_accepts_text(arg) for arg in typing.get_args(annotation))
 
 
-def _models(annotation: Any) -> Iterator[tuple[type[BaseModel], bool]]:
-    """Params models inside ``annotation``, and whether each comes in a list."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _is_model(annotation: Any) -> bool:
+    """A params model or a TypedDict (the entries of long lists are typed so)."""
+    return typing_extensions.is_typeddict(annotation) or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+
+
+def _fields(model: Any) -> dict[str, Any]:
+    """Field name → annotation of a params model or a TypedDict."""
+    if typing_extensions.is_typeddict(model):
+        return typing.get_type_hints(model, include_extras=True)
+    return {name: field.annotation for name, field in model.model_fields.items()}
+
+
+def _models(annotation: Any) -> Iterator[tuple[Any, bool]]:
+    """Params models (and TypedDicts) inside ``annotation``, and whether each comes in a
+    list."""
+    if _is_model(annotation):
         yield annotation, False
     origin = typing.get_origin(annotation)
     for arg in typing.get_args(annotation):
@@ -52,13 +68,13 @@ def _models(annotation: Any) -> Iterator[tuple[type[BaseModel], bool]]:
             yield model, listed or origin is list
 
 
-def _string_fields(model: type[BaseModel]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+def _string_fields(model: Any) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """(error location, params) for each string field of ``model`` and of the models nested
     in it, the params holding ``NUL`` in that field."""
-    for name, field in model.model_fields.items():
-        if _accepts_text(field.annotation):
+    for name, annotation in _fields(model).items():
+        if _accepts_text(annotation):
             yield (name,), {name: NUL}
-        for inner, listed in _models(field.annotation):
+        for inner, listed in _models(annotation):
             for location, params in _string_fields(inner):
                 if listed:
                     yield (name, 0, *location), {name: [params]}

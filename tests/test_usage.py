@@ -103,6 +103,46 @@ async def test_checkouts_replaced_by_reports_that_carry_them(usage: Rpc, clock: 
     assert await usage("usage.by_user") == []
 
 
+async def test_one_report_replaces_the_sets_of_several_features(usage: Rpc, clock: Clock) -> None:
+    """The sets of a report's features are written together (one statement on each
+    backend): each feature keeps its own set in the reported order, the next report's
+    sets replace them whole, and features the report leaves out keep theirs."""
+    cfd = await _feature(usage)
+    config = await make.configuration(usage, name="second")
+    abaqus = await make.product(usage, "abaqus2")
+    std = await make.feature(usage, config["id"], abaqus, "std")
+    kept = await make.feature(usage, config["id"], abaqus, "kept")
+    first = {
+        "cfd": [checkout("carol", 1), checkout("alice", 2, "n2")],
+        "std": [checkout("bob", 3, "n3"), checkout("alice", 1), checkout("dave", 1, "n4")],
+        "kept": [checkout("erin", 1)],
+    }
+    entries = [
+        report("abaqus", "cfd", 10, 3, checkouts=first["cfd"]),
+        report("abaqus2", "std", 10, 5, checkouts=first["std"]),
+        report("abaqus2", "kept", 10, 1, checkouts=first["kept"]),
+    ]
+
+    async def held(feature: dict[str, Any]) -> Any:
+        return await usage("features.checkouts", {"feature_id": feature["id"]})
+
+    await usage("features.bulk_update", {"features": entries}, as_=AGENT_A)
+    for feature in (cfd, std, kept):
+        reported = first[feature["name"]]
+        assert await held(feature) == [{**entry, "reported_at": stamp(START)} for entry in reported]
+    clock.advance(minutes=1)
+    second = [checkout("zoe", 2, "n9")]
+    entries = [
+        report("abaqus2", "std", 10, 2, checkouts=second),
+        report("abaqus", "cfd", 10, 0, checkouts=[]),
+    ]
+    await usage("features.bulk_update", {"features": entries}, as_=AGENT_A)
+    later = stamp(START + timedelta(minutes=1))
+    assert await held(std) == [{**entry, "reported_at": later} for entry in second]
+    assert await held(cfd) == []
+    assert await held(kept) == [{**entry, "reported_at": stamp(START)} for entry in first["kept"]]
+
+
 async def test_by_user_of_one_cluster_and_checkouts_errors(usage: Rpc) -> None:
     feature = await _feature(usage)
     config_b = await make.configuration(usage, name="b", cluster="cluster-b")
