@@ -26,7 +26,7 @@ from functools import partial
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, Updated
+from hypercorn.events import Event, RawData, Updated
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, LifespanState
@@ -155,6 +155,8 @@ class GuardedTCPServer(TCPServer):
             self._table.remove(self)
 
     async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData) and not event.data:
+            return  # h11's end of a sized body: Hypercorn would take a lock and yield for it
         if isinstance(event, Updated):  # Hypercorn's word for a request begun or finished
             self._in_request = not event.idle
             if self._in_request:
