@@ -2,11 +2,12 @@
 
 It takes its messages one group at a time: the bookings waiting are decided together, in
 order, and persisted in one transaction (group commit), and every caller is answered after
-the commit. It keeps the feature's row as of its last commit; the database stays the
-truth.
+the commit. It keeps no counters: the transaction decides on the feature's row read under
+lock, so nothing written elsewhere (another process, an update, a deleted job) can make an
+actor admit or refuse wrongly.
 
 An actor runs a Trio task only while its mailbox has messages; idle, it is a small object
-holding its last feature row (a few hundred bytes), so 100k features stay cheap.
+(its mailbox and a few fields), so 100k features stay cheap.
 """
 
 import logging
@@ -16,9 +17,7 @@ import trio
 
 from actors.committer import Committer
 from actors.messages import Book
-from actors.rule import Counters
-from actors.transactions import FeatureGroup, counters_of
-from storage import admission as primitives
+from actors.transactions import FeatureGroup
 from storage.errors import NotFound, StorageUnavailable
 
 log = logging.getLogger("lmrpc.actors")
@@ -33,7 +32,6 @@ class FeatureActor:
         "_mailbox",
         "_on_failure",
         "_space",
-        "feature",
         "feature_id",
         "idle_since",
         "running",
@@ -50,13 +48,8 @@ class FeatureActor:
         self._on_failure = on_failure  # the supervisor forgets a failed actor
         self._mailbox: list[Book] = []
         self._space: trio.Event | None = None  # set when a full mailbox drains
-        self.feature: primitives.FeatureRow | None = None
         self.running = False
         self.idle_since = trio.current_time()
-
-    @property
-    def counters(self) -> Counters | None:
-        return counters_of(self.feature) if self.feature else None
 
     async def deliver(self, message: Book, nursery: trio.Nursery) -> None:
         """Queue ``message``, waiting while the mailbox is full; start the task if idle."""
@@ -112,9 +105,8 @@ class FeatureActor:
             for book in books:
                 book.reply.fail(result)
             raise result
-        assert isinstance(result, tuple)
-        outcomes, self.feature = result
-        start = 0
+        assert isinstance(result, list)
+        outcomes, start = result, 0
         for book in books:
             end = start + len(book.requests)
             book.reply.succeed(outcomes[start:end])

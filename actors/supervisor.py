@@ -5,7 +5,7 @@ the tree). Callers talk to actors only through the supervisor's methods.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -126,10 +126,10 @@ class Supervisor:
         await self.storage.write(lambda conn: history.drop_expired(conn, tiers, current))
         self._rolled_up_to = hour
 
-    def refuse(self, refusal: NotEnoughLicenses, cluster: str) -> None:
+    def refuse(self, refusal: NotEnoughLicenses) -> None:
         """Count a -32010 answer (metrics and the refused-demand history)."""
         self.refused += 1
-        self.refusals.count(refusal, cluster)
+        self.refusals.count(refusal)
 
     def _retire_idle(self) -> None:
         horizon = trio.current_time() - self._idle_timeout
@@ -185,13 +185,9 @@ class Supervisor:
                 answers = [error] * len(indexes)
             for index, answer in zip(indexes, answers, strict=True):
                 outcomes[index] = answer
-        for feature_id, indexes in by_feature.items():
-            actor = self._actors.get(feature_id)
-            cluster = actor.feature.cluster_client_id if actor and actor.feature else ""
-            for index in indexes:
-                outcome = outcomes[index]
-                if isinstance(outcome, NotEnoughLicenses):
-                    self.refuse(outcome, cluster)
+        for outcome in outcomes.values():
+            if isinstance(outcome, NotEnoughLicenses):
+                self.refuse(outcome)
         self.admitted += sum(isinstance(o, dict) for o in outcomes.values())
         return [outcomes[index] for index in range(len(bookings))]
 
@@ -206,19 +202,9 @@ class Supervisor:
         self._open()
         result = await self._committer.commit(job)
         if isinstance(result, NotEnoughLicenses):
-            self.refuse(result, job.spec.cluster_client_id)
+            self.refuse(result)
         if isinstance(result, DomainError):
             raise result
         assert isinstance(result, dict)
         self.admitted += len(result["bookings"])
         return result
-
-    def invalidate(self, feature_ids: Iterable[int]) -> None:
-        """Counters changed outside the actors: forget the rows they keep, which are stale."""
-        for feature_id in feature_ids:
-            actor = self._actors.get(feature_id)
-            if actor is not None:
-                actor.feature = None
-
-    def counters(self) -> dict[int, Any]:
-        return {fid: actor.counters for fid, actor in self._actors.items()}

@@ -2,7 +2,7 @@
 
 Bookings of the feature actors and jobs with their bookings are admitted together, in one
 storage transaction that reads the truth under a write lock, decides with the pure rule,
-writes, and returns the fresh rows. So several server processes on one database never
+and writes. So several server processes on one database never
 overbook, and a job start costs a share of one commit like a booking does.
 """
 
@@ -60,7 +60,7 @@ class FeatureGroup:
     requests: Sequence[BookingRequest]
 
 
-GroupResult = tuple[list[Outcome], primitives.FeatureRow] | NotFound
+GroupResult = list[Outcome] | NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +169,7 @@ def commit_items(
     )
     if due is not None:
         sample_booked(conn, due(locked), locked, totals)
-    fresh = {fid: replace(row, booked_total=totals[fid]) for fid, row in locked.items()}
-    return _results(items, plans, created_jobs, iter(created), fresh)
+    return _results(items, plans, created_jobs, iter(created))
 
 
 def _resolve(conn: Connection, jobs: Sequence[JobRequest]) -> dict[str, dict[str, int]]:
@@ -189,7 +188,6 @@ def _results(
     plans: Sequence[_Plan],
     created_jobs: dict[tuple[str, str], dict[str, Any]],
     created: Iterator[dict[str, Any]],
-    fresh: Rows,
 ) -> list[ItemResult]:
     """Each item's answer, the inserted bookings taken in the order they were planned."""
     results: list[ItemResult] = []
@@ -198,8 +196,7 @@ def _results(
             results.append(plan)
         elif isinstance(item, FeatureGroup):
             assert isinstance(plan, tuple)
-            filled = [o if o is not None else next(created) for o in plan[0]]
-            results.append((filled, fresh[item.feature_id]))
+            results.append([o if o is not None else next(created) for o in plan[0]])
         elif item.key not in created_jobs:
             results.append(_duplicate())  # another process created it since the check
         else:
@@ -231,7 +228,11 @@ def _plan_group(group: FeatureGroup, rows: Rows, owners: dict[int, str]) -> _Pla
         else:
             outcomes.append(
                 NotEnoughLicenses(
-                    feature.id, feature.product_feature, request.quantity, v.available
+                    feature.id,
+                    feature.product_feature,
+                    request.quantity,
+                    v.available,
+                    feature.cluster_client_id,
                 )
             )
     return outcomes, admitted
@@ -274,7 +275,9 @@ def _plan_job(
             return NotFound("feature", feature_id)
         [verdict], counters = admit(counters_of(row), [quantity])
         if not verdict.admitted:
-            return NotEnoughLicenses(feature_id, row.product_feature, quantity, verdict.available)
+            return NotEnoughLicenses(
+                feature_id, row.product_feature, quantity, verdict.available, row.cluster_client_id
+            )
         after[feature_id] = replace(row, booked_total=counters.booked_total)
     rows.update(after)
     taken.add(job.key)

@@ -64,13 +64,13 @@ class RefusalCounter:
     pending: Refusals = field(default_factory=dict)
     licenses: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
-    def count(self, refusal: NotEnoughLicenses, cluster: str) -> None:
+    def count(self, refusal: NotEnoughLicenses) -> None:
         now = seconds(self.clock())
         key = (refusal.feature_id, now - now % HOUR)
         calls, licenses = self.pending.get(key, (0, 0))
         self.pending[key] = (calls + 1, licenses + refusal.requested)
         product, _, feature = refusal.product_feature.partition(".")
-        label = (cluster, product, feature)
+        label = (refusal.cluster_client_id, product, feature)
         self.licenses[label] = self.licenses.get(label, 0) + refusal.requested
 
     def take(self) -> Refusals:

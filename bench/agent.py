@@ -28,6 +28,7 @@ from agent.simulator import install_bin
 from bench.run import Server, database
 from lmrpc import keys
 from lmrpc.client import Client
+from tests.factories import feature_in
 
 CLUSTER = "bench-agent"
 PORT = 18_766
@@ -153,6 +154,7 @@ def prolog(directory: Path, runs: int) -> None:
     with database("sqlite", directory) as url:
         key = keys.load_or_create(directory)
         token = keys.mint(key, client_id=CLUSTER, ttl=3600)
+        feature_in(url, 10**6, cluster=CLUSTER, product="bench", name="f")
         server = Server(url, directory, 1, PORT)
         try:
             _prolog(directory, server.base, token, runs)
@@ -161,26 +163,6 @@ def prolog(directory: Path, runs: int) -> None:
 
 
 def _prolog(directory: Path, url: str, token: str, runs: int) -> None:
-    with Client(url, token) as client:
-        product = client.call("products.create", {"name": "bench"})
-        client.call(
-            "configurations.create",
-            {
-                "name": "bench",
-                "cluster_client_id": CLUSTER,
-                "type": "flexlm",
-                "license_servers": [{"host": "lic", "port": 27000}],
-                "features": [{"name": "f", "product_id": product["id"]}],
-            },
-        )
-        client.call(
-            "features.bulk_update",
-            {
-                "features": [
-                    {"product_name": "bench", "feature_name": "f", "total": 10**6, "used": 0}
-                ]
-            },
-        )
     env_file = directory / "agent.env"
     env_file.write_text(f"LMRPC_URL={url}\nLMRPC_TOKEN={token}\n")
     env_file.chmod(0o600)

@@ -186,12 +186,8 @@ class ClientCredentials:
             response = self.http.request(verb, url, **options)
         except httpx.HTTPError as error:
             raise TransportFailure(f"{what} at {url}: {_describe(error)}") from None
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
+        document, detail = _json_body(response)
         if response.status_code != 200 or not isinstance(document, dict):
-            detail = document.get("error") if isinstance(document, dict) else None
             raise TransportFailure(
                 f"{what} at {url} answered HTTP {response.status_code}"
                 + (f": {detail}" if detail else "")
@@ -308,11 +304,7 @@ class Client:
             response = self.http.post(self.url + "/rpc", json=body, headers=headers)
         except httpx.HTTPError as error:
             raise TransportFailure(f"{self.url}: {_describe(error)}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        refusal = answer.get("error") if isinstance(answer, dict) else None
+        answer, refusal = _json_body(response)
         if response.status_code == 401 or (
             isinstance(refusal, dict) and refusal.get("code") == UNAUTHENTICATED
         ):
@@ -324,6 +316,16 @@ class Client:
                 f"{self.url}/rpc answered HTTP {response.status_code} without a JSON-RPC response"
             )
         return answer
+
+
+def _json_body(response: httpx.Response) -> tuple[Any, Any]:
+    """The answer's body as JSON (None when it is not JSON) and its ``error`` member, an
+    OAuth error code or a JSON-RPC error object (None when there is none)."""
+    try:
+        document = response.json()
+    except ValueError:
+        return None, None
+    return document, document.get("error") if isinstance(document, dict) else None
 
 
 def _may_use_tls(url: str, token: str | None, env: Mapping[str, str] = os.environ) -> bool:

@@ -4,17 +4,15 @@ The dispatcher enforces permission and cluster identity from this table, so no h
 can forget them; the OpenRPC document is generated from it.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Connection
 
 from lmrpc.identity import Identity
 from lmrpc.params import NoParams
-
-R = TypeVar("R")
 
 if TYPE_CHECKING:
     from actors import Supervisor
@@ -34,15 +32,6 @@ class CallContext:
         """The caller's cluster; the dispatcher guarantees it for [cluster] methods."""
         assert self.identity.cluster_client_id is not None
         return self.identity.cluster_client_id
-
-    async def write_counters(self, change: Callable[[Connection], tuple[R, Iterable[int]]]) -> R:
-        """Run a write that changes features' counters or bookings outside the actors, and
-        mark those features' actors stale. ``change`` returns its result and the feature
-        ids it touched; being the only way to write them, no handler can forget to refresh
-        an actor (whose cached counters would then admit or refuse wrongly)."""
-        result, touched = await self.storage.write(change)
-        self.actors.invalidate(touched)
-        return result
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -74,14 +63,15 @@ def method(
 ) -> Callable[
     [Callable[[CallContext, P], Awaitable[Any]]], Callable[[CallContext, P], Awaitable[Any]]
 ]:
-    """Register ``handler`` as JSON-RPC method ``name``; its docstring's first line describes it."""
+    """Register ``handler`` as JSON-RPC method ``name``; its docstring's first paragraph
+    describes it."""
 
     def register(
         handler: Callable[[CallContext, P], Awaitable[Any]],
     ) -> Callable[[CallContext, P], Awaitable[Any]]:
         if name in METHODS:
             raise ValueError(f"method {name} registered twice")
-        description = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        description = " ".join((inspect.getdoc(handler) or "").split("\n\n")[0].split())
         METHODS[name] = Method(name, permission, params, handler, cluster, description)
         return handler
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
-from storage.errors import NotFound
 from storage.rows import now, timestamp
 from storage.schema import bookings, features, jobs, products
 
@@ -79,13 +78,6 @@ def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[i
     return {row.id: FeatureRow(*row) for row in rows}
 
 
-def read_feature(conn: Connection, id_: int, *, lock: bool) -> FeatureRow:
-    row = read_features(conn, [id_], lock=lock).get(id_)
-    if row is None:
-        raise NotFound("feature", id_)
-    return row
-
-
 def resolve_features(
     conn: Connection, cluster_client_id: str, names: Iterable[str]
 ) -> dict[str, int]:
@@ -143,10 +135,9 @@ def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
         )
 
 
-def delete_bookings(conn: Connection, where: Any) -> list[int]:
+def delete_bookings(conn: Connection, where: Any) -> None:
     """Delete the bookings matching ``where`` and take their quantities off the features'
-    ``booked_total`` (features in id order, the lock order of every writer). Returns the
-    ids of the features touched."""
+    ``booked_total`` (features in id order, the lock order of every writer)."""
     per_feature = conn.execute(
         select(bookings.c.feature_id, func.sum(bookings.c.quantity))
         .where(where)
@@ -161,4 +152,3 @@ def delete_bookings(conn: Connection, where: Any) -> list[int]:
         )
     if per_feature:
         conn.execute(delete(bookings).where(where))
-    return [feature_id for feature_id, _ in per_feature]

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, select
 
 from storage import admission
 from storage.errors import NotFound, OwnerCheck
-from storage.jobs import Deleted, booking_json
+from storage.jobs import booking_json
 from storage.listing import ListQuery, apply
 from storage.schema import bookings, jobs
 
@@ -35,7 +35,8 @@ def _owner(conn: Connection, id_: int) -> str:
     return cluster
 
 
-def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> dict[str, Any]:
     """Delete one booking, if ``check_owner`` lets the caller."""
     check_owner(_owner(conn, id_))
-    return {"deleted": id_}, admission.delete_bookings(conn, bookings.c.id == id_)
+    admission.delete_bookings(conn, bookings.c.id == id_)
+    return {"deleted": id_}

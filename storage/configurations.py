@@ -79,10 +79,10 @@ def list_(
 
 def _sync(
     conn: Connection, table: Table, resource: str, existing: Sequence[int], entries: Sequence[Entry]
-) -> tuple[list[int], list[int], list[Entry]]:
+) -> list[Entry]:
     """Make a configuration's children match ``entries``: an entry with ``id`` updates that
-    child (which must be one of ``existing``), children not listed are deleted. Returns the
-    deleted ids, the updated ids (ascending: the lock order) and the entries to insert."""
+    child (which must be one of ``existing``; updated in id order, the lock order), children
+    not listed are deleted. Returns the entries to insert."""
     listed = {entry["id"]: entry for entry in entries if "id" in entry}
     known = set(existing)
     for id_ in sorted(listed):
@@ -91,13 +91,11 @@ def _sync(
     gone = [id_ for id_ in existing if id_ not in listed]
     for chunk in chunked(gone):
         conn.execute(delete(table).where(table.c.id.in_(chunk)))
-    updated = []
     for id_ in sorted(listed):
         values = {key: value for key, value in listed[id_].items() if key != "id"}
         if values:
             conn.execute(update(table).where(table.c.id == id_).values(**values))
-            updated.append(id_)
-    return gone, updated, [entry for entry in entries if "id" not in entry]
+    return [entry for entry in entries if "id" not in entry]
 
 
 def update_(
@@ -106,9 +104,8 @@ def update_(
     changes: Mapping[str, Any],
     servers: Sequence[Entry] | None = None,
     feature_entries: Sequence[Entry] | None = None,
-) -> tuple[dict[str, Any], list[int]]:
-    """Change fields and replace child lists (API.md §5). Returns the configuration and the
-    ids of the features whose rows changed or went, for the actors to refresh."""
+) -> dict[str, Any]:
+    """Change fields and replace child lists (API.md §5)."""
     current = require(conn, configurations, id_, "configuration", lock=True)
     if servers is not None and not servers:
         raise Conflict(servers_.LAST_SERVER, config_id=id_)
@@ -121,7 +118,6 @@ def update_(
         features_.require_products(
             conn, (e["product_id"] for e in feature_entries if "product_id" in e)
         )
-    touched: set[int] = set(existing_features) if moved else set()
     with unique(features_.DUPLICATE, config_id=id_, cluster_client_id=cluster):
         if changes:
             conn.execute(update(configurations).where(configurations.c.id == id_).values(**changes))
@@ -129,29 +125,26 @@ def update_(
             existing_servers = conn.execute(
                 select(license_servers.c.id).where(license_servers.c.config_id == id_)
             ).scalars()
-            _, _, new_servers = _sync(
+            new_servers = _sync(
                 conn, license_servers, "license_server", list(existing_servers), servers
             )
             servers_.insert_many(conn, id_, new_servers)
         if feature_entries is not None:
-            gone, updated, new_features = _sync(
-                conn, features, "feature", existing_features, feature_entries
-            )
+            new_features = _sync(conn, features, "feature", existing_features, feature_entries)
             features_.insert_many(conn, id_, cluster, new_features)
-            touched.update(gone, updated)
         if moved:
             conn.execute(
                 update(features)
                 .where(features.c.config_id == id_)
                 .values(cluster_client_id=cluster)
             )
-    return get(conn, id_), sorted(touched)
+    return get(conn, id_)
 
 
-def delete_(conn: Connection, id_: int) -> tuple[dict[str, Any], list[int]]:
+def delete_(conn: Connection, id_: int) -> dict[str, Any]:
     """Delete a configuration; its servers, features and their bookings go with it (ON
-    DELETE CASCADE). Returns the result and the ids of the deleted features."""
+    DELETE CASCADE)."""
     require(conn, configurations, id_, "configuration", lock=True)
-    gone = features_.lock_of_configuration(conn, id_)
+    features_.lock_of_configuration(conn, id_)  # in the writers' lock order, before the cascade
     conn.execute(delete(configurations).where(configurations.c.id == id_))
-    return {"deleted": id_}, gone
+    return {"deleted": id_}

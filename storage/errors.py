@@ -28,12 +28,22 @@ class Conflict(DomainError):
 
 
 class NotEnoughLicenses(DomainError):
-    def __init__(self, feature_id: int, product_feature: str, requested: int, available: int):
+    """``cluster_client_id``: the feature's cluster, for the refused-demand metrics."""
+
+    def __init__(
+        self,
+        feature_id: int,
+        product_feature: str,
+        requested: int,
+        available: int,
+        cluster_client_id: str,
+    ):
         super().__init__(f"not enough licenses for {product_feature}")
         self.feature_id = feature_id
         self.product_feature = product_feature
         self.requested = requested
         self.available = available
+        self.cluster_client_id = cluster_client_id
 
 
 class StorageUnavailable(DomainError):

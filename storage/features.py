@@ -207,12 +207,11 @@ def delete_(conn: Connection, id_: int) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Reported:
-    """What a bulk update did: the features' ids by (product, feature), their counters
-    (id, total, used, reserved, booked_total) as it left them, and the ids it changed."""
+    """What a bulk update did: the features' ids by (product, feature) and their counters
+    (id, total, used, reserved, booked_total) as it left them."""
 
     ids: dict[tuple[str, str], int]
     counters: list[tuple[int, int, int, int, int]]
-    changed: list[int]
 
 
 def bulk_update(
@@ -220,13 +219,13 @@ def bulk_update(
 ) -> Reported:
     """Set (total, used) of features of one cluster named by (product, feature), all or
     nothing: one SELECT resolves and locks them, one statement writes the rows whose values
-    differ; ``changed`` lists those (ascending).
+    differ (in id order, the lock order).
 
     ``entries`` is at most 10,000 long (the params limit), so the IN lists stay under both
     engines' bound on parameters and need no chunking (which would break the lock order).
     """
     if not entries:
-        return Reported({}, [], [])
+        return Reported({}, [])
     params = {
         "cluster": cluster_client_id,
         "names": sorted({feature for _, feature, _, _ in entries}),
@@ -243,7 +242,6 @@ def bulk_update(
             for p, f, total, used in entries
             for row in (current[(p, f)],)
         ],
-        [],
     )
     changed = sorted(
         (current[(p, f)].id, total, used)
@@ -257,5 +255,4 @@ def bulk_update(
         conn.execute(_SET_COUNTERS_PG, {"ids": ids, "totals": totals, "used": used})
     else:
         conn.execute(_SET_COUNTERS, [{"b_id": i, "b_total": t, "b_used": u} for i, t, u in changed])
-    reported.changed.extend(id_ for id_, _, _ in changed)
     return reported

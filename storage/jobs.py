@@ -153,23 +153,22 @@ def _owner(conn: Connection, id_: int) -> str:
     return cluster
 
 
-Deleted = tuple[dict[str, Any], list[int]]  # the answer, the features whose bookings went
-
-
-def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> Deleted:
+def delete_(conn: Connection, id_: int, check_owner: OwnerCheck) -> dict[str, Any]:
     """Delete a job and its bookings, if ``check_owner`` lets the caller."""
     check_owner(_owner(conn, id_))
     return _delete(conn, id_)
 
 
-def delete_by_slurm_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> Deleted:
+def delete_by_slurm_id(
+    conn: Connection, cluster_client_id: str, slurm_job_id: str
+) -> dict[str, Any]:
     id_ = existing_id(conn, cluster_client_id, slurm_job_id)
     if id_ is None:
         raise NotFound("job", slurm_job_id)
     return _delete(conn, id_)
 
 
-def _delete(conn: Connection, id_: int) -> Deleted:
-    touched = admission.delete_bookings(conn, bookings.c.job_id == id_)
+def _delete(conn: Connection, id_: int) -> dict[str, Any]:
+    admission.delete_bookings(conn, bookings.c.job_id == id_)
     conn.execute(delete(jobs).where(jobs.c.id == id_))
-    return {"deleted": id_}, touched
+    return {"deleted": id_}

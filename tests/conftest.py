@@ -240,6 +240,17 @@ if TYPE_CHECKING:
 _BACKEND_IN_ID = re.compile(r"[\[-](sqlite|postgresql)[\]-]")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For pytest-xdist (``--dist loadgroup``): a module's tests run on one worker, so its
+    module-scoped servers start once, and every test on the real Slurm runs on one worker
+    (one Slurm and one munged per run, not one per worker)."""
+    for item in items:
+        uses_slurm = "slurm" in getattr(item, "fixturenames", ())
+        item.add_marker(
+            pytest.mark.xdist_group("slurm" if uses_slurm else item.nodeid.split("::")[0])
+        )
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print how many tests passed on each backend: `.ci/run` checks that both ran."""
     passed: dict[str, int] = dict.fromkeys(BACKENDS, 0)

@@ -41,9 +41,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+
+from tests.server import HTTP
 
 AUDIENCE = "lmrpc"
 TOKEN_TTL_S = 300
@@ -341,7 +342,7 @@ class Issuer:
     process: subprocess.Popen[str]
 
     def _post(self, path: str, document: dict[str, Any]) -> Any:
-        response = httpx.post(self.url + path, json=document, timeout=10)
+        response = HTTP.post(self.url + path, json=document, timeout=10)
         response.raise_for_status()
         return response.json()
 
@@ -358,12 +359,12 @@ class Issuer:
 
     def kids(self) -> list[str]:
         """The kids of the current key set (the last one signs by default)."""
-        kids: list[str] = httpx.get(self.url + "/admin/keys", timeout=10).json()
+        kids: list[str] = HTTP.get(self.url + "/admin/keys", timeout=10).json()
         return kids
 
     def foreign_key(self) -> dict[str, Any]:
         """The public part of the foreign key (not in /jwks; served at /foreign/jwks)."""
-        key: dict[str, Any] = httpx.get(self.url + "/admin/foreign", timeout=10).json()
+        key: dict[str, Any] = HTTP.get(self.url + "/admin/foreign", timeout=10).json()
         return key
 
     def stall(self, seconds: float) -> None:
@@ -376,7 +377,7 @@ class Issuer:
 
     def requests(self) -> list[str]:
         """Every request seen so far, as ``"METHOD /path"``."""
-        seen: list[str] = httpx.get(self.url + "/admin/requests", timeout=10).json()
+        seen: list[str] = HTTP.get(self.url + "/admin/requests", timeout=10).json()
         return [line for line in seen if "/admin/" not in line]
 
     def client_credentials(
@@ -402,7 +403,7 @@ class Issuer:
             form["key"] = "foreign"
         if kid:
             form["kid"] = kid
-        response = httpx.post(self.url + "/token", data=form, auth=(client_id, secret), timeout=10)
+        response = HTTP.post(self.url + "/token", data=form, auth=(client_id, secret), timeout=10)
         response.raise_for_status()
         token: str = response.json()["access_token"]
         return token

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,18 @@ from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 START_TIMEOUT_S = 30
 HEALTH_POLL_S = 0.02  # a refused connection costs next to nothing; a late look costs a test
+
+
+def http_client(*, keep_alive: bool = True) -> httpx.Client:
+    """A client for the plain-HTTP test servers. Building an httpx client loads the CA
+    bundle (15-30 ms of CPU) even for http:// URLs, where there is nothing to verify, so tests
+    use these rather than ``httpx.get``/``httpx.post`` (a client and a CA bundle each)."""
+    limits = httpx.Limits() if keep_alive else httpx.Limits(max_keepalive_connections=0)
+    return httpx.Client(timeout=30, verify=False, limits=limits)
+
+
+# one-shot requests, a new connection each, as ``httpx.get`` and ``httpx.post`` make them
+HTTP = http_client(keep_alive=False)
 
 
 def free_port() -> int:
@@ -43,14 +55,14 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    http: httpx.Client = field(default_factory=http_client, repr=False)
 
     def rpc(self, token: str, method: str, params: Any = None, id_: Any = 1) -> Any:
         """POST one call and return the decoded response object."""
-        response = httpx.post(
+        response = self.http.post(
             self.url + "/rpc",
             json=request(method, params, id_),
             headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
         )
         return response.json()
 
@@ -110,6 +122,7 @@ def _serving(starts: Sequence[Callable[[], Server]]) -> Iterator[list[Server]]:
         yield servers
     finally:
         for server in servers:
+            server.http.close()
             stop_process(server.process, timeout=15)
 
 
@@ -159,7 +172,7 @@ def _wait_healthy(server: Server) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log.read_text()}")
         try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+            if server.http.get(server.url + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -107,7 +107,6 @@ async def test_failed_transaction_fails_its_callers_and_the_actor_is_replaced(
     book: dict[str, object] = {"job_id": job, "feature_id": feature, "quantity": 1}
     await rpc("bookings.create", {**book, "quantity": 2})
     before = supervisor._actors[feature]
-    assert before.counters is not None and before.counters.booked_total == 2
 
     execute(database_url, *FAULT_ON[_dialect(storage)])
     try:
@@ -123,10 +122,7 @@ async def test_failed_transaction_fails_its_callers_and_the_actor_is_replaced(
     execute(database_url, f"UPDATE features SET used = 5 WHERE id = {feature}")
     booking = await rpc("bookings.create", book)
     assert booking["quantity"] == 1
-    after = supervisor._actors[feature]
-    assert after is not before
-    assert after.counters is not None
-    assert (after.counters.total, after.counters.used, after.counters.booked_total) == (10, 5, 3)
+    assert supervisor._actors[feature] is not before
     refused = await rpc.error("bookings.create", {**book, "quantity": 3})
     assert refused.code == -32010 and refused.data["available"] == 2
     assert await booked_total(storage, feature) == (3, 3)
@@ -176,10 +172,7 @@ async def test_timed_out_transaction_fails_its_callers_then_counters_are_reloade
         },
     )
     assert len(created["bookings"]) == 1
-    await rpc("bookings.create", book)
-    counters = supervisor._actors[feature].counters
-    assert counters is not None
-    assert (counters.used, counters.reserved, counters.booked_total) == (4, 1, 4)
+    await rpc("bookings.create", book)  # 10 - 4 used - 1 reserved - 4 booked: 1 left
     refused = await rpc.error("bookings.create", {**book, "quantity": 2})
     assert refused.code == -32010 and refused.data["available"] == 1
     assert await booked_total(storage, feature) == (4, 4)

@@ -60,12 +60,10 @@ class Model:
         return sum(q for _, f, q in self.bookings.values() if f == feature_id)
 
 
-def _reset(conn: Any) -> list[int]:
-    """Empty the tables; the ids of the deleted features (SQLite reuses ids)."""
-    deleted = list(conn.execute(select(features.c.id)).scalars())
+def _reset(conn: Any) -> None:
+    """Empty the tables."""
     for table in (bookings, jobs, features, configurations, products):
         conn.execute(delete(table))
-    return deleted
 
 
 def _snapshot(
@@ -112,7 +110,7 @@ def machine_for(rpc: Rpc, storage: Storage, token: trio.lowlevel.TrioToken) -> t
             )
         )
         def setup(self, counters: list[tuple[int, int, int]]) -> None:
-            rpc.actors.invalidate(run(lambda: storage.write(_reset)))
+            run(lambda: storage.write(_reset))
             for index, (total, used, reserved) in enumerate(counters):
                 name = f"f{index}"
                 feature_id = run(

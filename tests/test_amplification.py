@@ -5,7 +5,6 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
@@ -13,7 +12,7 @@ from lmrpc import jsonrpc
 from lmrpc.dispatch import validate_params
 from lmrpc.errors import INVALID_PARAMS, MAX_LISTED, MAX_NAME_CHARS, RpcError
 from lmrpc.registry import METHODS
-from tests.server import Server
+from tests.server import HTTP, Server
 from tests.tokens import TokenFactory
 
 MANY = 380_000
@@ -103,7 +102,7 @@ def test_the_huge_request_gets_a_small_error_and_the_server_keeps_serving(
     assert 3_600_000 < len(body) < 4 * 1024 * 1024
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started = time.monotonic()
-    response = httpx.post(server.url + "/rpc", content=body, headers=headers, timeout=60)
+    response = HTTP.post(server.url + "/rpc", content=body, headers=headers, timeout=60)
     assert time.monotonic() - started < GENEROUS_S
     assert response.status_code == 200
     assert len(response.content) < 4096

@@ -24,7 +24,7 @@ from lmrpc.auth import LEEWAY_S, KeyStore, TokenVerifier, Unauthenticated
 from lmrpc.settings import Settings
 from tests.oidc import oidc_env, verifier_for
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer
-from tests.server import Server, running_server
+from tests.server import HTTP, Server, running_server
 from tests.tokens import TokenFactory
 
 AGENT, SECRET = "cluster-a", "agent-secret"
@@ -52,7 +52,7 @@ def _with_header(token: str, header: dict[str, Any], signature: str | None = Non
 
 
 def _jwks(issuer: Issuer) -> list[dict[str, Any]]:
-    keys: list[dict[str, Any]] = httpx.get(issuer.url + "/jwks", timeout=10).json()["keys"]
+    keys: list[dict[str, Any]] = HTTP.get(issuer.url + "/jwks", timeout=10).json()["keys"]
     return keys
 
 
@@ -79,7 +79,7 @@ def token(issuer: Issuer, **options: Any) -> str:
 
 def post(server: Server, bearer: str) -> httpx.Response:
     body = {"jsonrpc": "2.0", "method": "products.list", "params": {}, "id": 1}
-    return httpx.post(
+    return HTTP.post(
         server.url + "/rpc", json=body, headers={"Authorization": f"Bearer {bearer}"}, timeout=30
     )
 

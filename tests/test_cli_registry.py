@@ -1,7 +1,7 @@
-"""The resource commands are derived from the method registry: every method's params are
-the command's options (an argument for ids) with the model's required flags and choices, a
-param the registry gains reaches the command line with no edit to the CLI, the examples in
-``--help`` parse, and ``lmrpc --help`` does not load the params models.
+"""The resource commands (``lmrpc usage …`` too) are derived from the method registry: every
+method's params are the command's options (an argument for ids) with the model's required
+flags and choices, a param the registry gains reaches the command line with no edit to the
+CLI, the examples in ``--help`` parse, and ``lmrpc --help`` does not load the params models.
 
 No server is needed: argv is parsed by the real command and turned into the params it would
 send; tests/test_cli.py sends them to a real server on both backends.
@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pytest
@@ -20,15 +21,17 @@ from hypothesis import strategies as st
 from pydantic import Field
 from typer.testing import CliRunner
 
-from lmrpc import registry
+from lmrpc import openrpc, registry
 from lmrpc.cli import app, commands, presentation
 from lmrpc.cli.resources import GROUPS
 from lmrpc.cli.session import COMMON_OPTIONS, EXIT_USAGE
 from lmrpc.methods.configurations import ServerNew
+from lmrpc.methods.usage import Interval
 from lmrpc.params import MAX_INT, Id, Name, Params
+from lmrpc.ui import lifetimes
 
-NOT_COMMANDS = {"rpc", "usage"}  # lmrpc methods (rpc.discover), lmrpc usage (lmrpc.cli.usage)
-COMMON = {option.name for option in COMMON_OPTIONS} | {"file"}
+NOT_COMMANDS = {"rpc"}  # rpc.discover is lmrpc methods
+COMMON = {option.name for option in COMMON_OPTIONS} | {"file", "as_csv"}
 
 
 def _all() -> Iterator[tuple[str, commands.Command]]:
@@ -76,7 +79,8 @@ def test_a_commands_params_are_its_methods_params(group: str, verb: str) -> None
     derived = {param.name: param for param in command.params}
     for name in settable:
         field = model.model_fields[name]
-        assert derived[name].required == field.is_required(), (command.method, name)
+        sent_anyway = presentation.default(command.method, name) is not None
+        assert derived[name].required == (field.is_required() and not sent_anyway), name
         if name == "id":
             assert offered[name].opts == ["id"] and offered[name].required
         choices = _choices(field.annotation)
@@ -147,20 +151,39 @@ class Relabel(Params):
     entries: list[Entry] = Field(default_factory=list)
 
 
-@pytest.fixture
-def relabel(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    async def handler(ctx: registry.CallContext, p: Relabel) -> dict[str, Any]:
-        raise AssertionError("never called: nothing is sent")
+class Peaks(Interval):
+    """Params of a usage method the CLI has never heard of."""
 
-    method = registry.Method(
-        "products.relabel", "product:update", Relabel, handler, False, "Relabel a product."
-    )
+    order: Literal["peak", "mean"] = "peak"
+
+
+async def _never_called(ctx: registry.CallContext, p: Any) -> Any:
+    raise AssertionError("never called: nothing is sent")
+
+
+def _register(
+    monkeypatch: pytest.MonkeyPatch, name: str, params: type[Params], description: str
+) -> Iterator[str]:
+    """Register a method for one test; its verb."""
+    method = registry.Method(name, None, params, _never_called, False, description)
     monkeypatch.setitem(registry.METHODS, method.name, method)
     commands.commands.cache_clear()
     commands.click_command.cache_clear()
-    yield "relabel"
+    yield name.partition(".")[2]
     commands.commands.cache_clear()
     commands.click_command.cache_clear()
+
+
+@pytest.fixture
+def relabel(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    yield from _register(monkeypatch, "products.relabel", Relabel, "Relabel a product.")
+
+
+@pytest.fixture
+def peaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    points = openrpc.result_schema(registry.METHODS["usage.history"])  # its result: a series
+    monkeypatch.setitem(openrpc._SPECIAL_RESULTS, "usage.peaks", points)
+    yield from _register(monkeypatch, "usage.peaks", Peaks, "Peaks per step.")
 
 
 def test_a_new_method_and_its_params_reach_the_command_line(relabel: str) -> None:
@@ -196,6 +219,41 @@ def test_a_new_method_and_its_params_reach_the_command_line(relabel: str) -> Non
         )
         assert result.exit_code == EXIT_USAGE, (bad, result.stderr)
         assert complaint in " ".join(result.stderr.split()), (bad, result.stderr)
+
+
+def test_a_new_usage_method_reaches_the_command_line_with_ages_and_defaults(peaks: str) -> None:
+    help_text = CliRunner().invoke(app, ["usage", peaks, "--help"], env={"COLUMNS": "200"})
+    assert help_text.exit_code == 0
+    words = " ".join(help_text.stdout.split())
+    assert "Peaks per step." in words and "<peak|mean>" in words
+    assert "--since TIME" in words and "--until TIME" in words and "(default: now)" in words
+    assert "--csv" in words  # the view of its result (usage points) may be CSV
+
+    params = _parse("usage", peaks, ["--since", "2026-12-01T00:00:00Z", "--order", "mean"])
+    assert params["since"] == "2026-12-01T00:00:00Z" and params["order"] == "mean"
+    until = datetime.fromisoformat(params["until"])  # not given: now
+    assert until.tzinfo is not None and until > datetime(2026, 1, 1, tzinfo=UTC)
+    params = _parse("usage", peaks, ["--since", "90m", "--until", "30m"])
+    span = datetime.fromisoformat(params["until"]) - datetime.fromisoformat(params["since"])
+    assert timedelta(hours=1) <= span < timedelta(hours=1, minutes=1)
+
+    nowhere = ["--url", "http://127.0.0.1:9"]
+    for bad in (["--since", "yesterday"], ["--until", "2026-12-01T00:00:00"], ["--step", "x"]):
+        result = CliRunner().invoke(app, ["usage", peaks, *bad, *nowhere], env={"COLUMNS": "200"})
+        assert result.exit_code == EXIT_USAGE, (bad, result.stderr)
+        assert bad[0] in result.stderr, (bad, result.stderr)
+
+
+def test_the_usage_commands_are_its_methods_and_the_features_checkouts() -> None:
+    usage = commands.commands("usage")
+    assert [command.method for command in usage.values()] == [
+        *(name for name in registry.METHODS if name.startswith("usage.")),
+        "features.checkouts",
+    ]
+    assert list(usage) == ["history", "refusals", "by-user", "checkouts"]
+    assert usage["history"].csv_columns == ("t", "total", "used", "reserved", "booked", "peak_used")
+    assert usage["refusals"].csv_columns[-2:] == ("refused_calls", "refused_licenses")
+    assert not usage["by-user"].csv_columns and not usage["checkouts"].csv_columns
 
 
 # -- search, sort and paging: what is given is what is sent ---------------------------------------
@@ -264,3 +322,11 @@ def test_only_resource_commands_load_the_params_models() -> None:
     for argv in (["--help"], ["call", "--help"], ["agent", "--help"], ["db", "--help"]):
         assert not heavy & _modules_after(*argv), argv
     assert heavy <= _modules_after("products", "list", "--help")
+
+
+def test_lmrpc_ui_help_shows_the_lifetimes_without_loading_the_sign_in_store() -> None:
+    help_text = CliRunner().invoke(app, ["ui", "--help"], env={"COLUMNS": "200"})
+    words = " ".join(help_text.stdout.split())
+    assert f"[default: {lifetimes.SESSION_TTL_S}]" in words
+    assert f"within {lifetimes.CODE_TTL_S // 60} minutes" in words
+    assert "lmrpc.ui.signin" not in _modules_after("ui", "--help")

@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from lmrpc.connections import default_max_connections
 from tests.raw_http import CALL, NO_HANG_S, post_headers, raw_client
-from tests.server import Server, running_server, server_env
+from tests.server import HTTP, Server, running_server, server_env
 from tests.tokens import TokenFactory
 
 OPEN_FILES = 256  # the server's limit, soft and hard
@@ -79,7 +78,7 @@ def wait_until_closed(clients: list[socket.socket], at_least: int) -> int:
 def assert_answered_promptly(server: Server, token: str, calls: int = 20) -> None:
     for _ in range(calls):  # each on a new connection, as a new client's would be
         started = time.monotonic()
-        response = httpx.post(
+        response = HTTP.post(
             server.url + "/rpc",
             content=CALL,
             headers=post_headers(token, len(CALL)),

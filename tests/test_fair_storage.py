@@ -21,13 +21,15 @@ from sqlalchemy import insert
 from storage import engine as engines
 from storage.rows import now
 from storage.schema import jobs
-from tests.server import Server, running_server, server_env
+from tests.factories import feature_in
+from tests.server import HTTP, Server, running_server, server_env
 from tests.tokens import TokenFactory
 
 JOBS = 2000
 CALLS = 1000
 BUDGET = 1024 * 1024  # low, so the test stays fast: a full jobs.list is about 0.3 MB
 BOOKER = "cluster-b"
+BOOKED_FEATURE = "abaqus.cae"
 
 
 def seed_jobs(database_url: str) -> None:
@@ -50,39 +52,14 @@ def seed_jobs(database_url: str) -> None:
 
 @pytest.fixture
 def seeded(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterator[Server]:
-    """A server with JOBS jobs stored and a response budget of BUDGET bytes."""
+    """A server with JOBS jobs stored, a feature of BOOKER with licenses to spare
+    (BOOKED_FEATURE), and a response budget of BUDGET bytes."""
     seed_jobs(database_url)
+    feature_in(database_url, 1_000_000, cluster=BOOKER, product="abaqus", name="cae")
     extra = {"LMRPC_MAX_RESPONSE_BYTES": str(BUDGET)}
     env = server_env(database_url, tokens, tmp_path / "data", extra)
     with running_server(env, tmp_path) as srv:
         yield srv
-
-
-def call_ok(server: Server, token: str, method: str, params: dict[str, Any]) -> Any:
-    answer = server.rpc(token, method, params)
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-def bookable_feature(server: Server, tokens: TokenFactory) -> str:
-    """A feature of BOOKER with licenses to spare; its product.feature name."""
-    admin = tokens.mint("admin")
-    product = call_ok(server, admin, "products.create", {"name": "abaqus"})
-    config = call_ok(
-        server,
-        admin,
-        "configurations.create",
-        {
-            "name": "booker",
-            "cluster_client_id": BOOKER,
-            "type": "flexlm",
-            "license_servers": [{"host": "lic1.example.org", "port": 27000}],
-            "features": [{"name": "cae", "product_id": product["id"]}],
-        },
-    )
-    [feature] = config["features"]
-    call_ok(server, admin, "features.update", {"id": feature["id"], "total": 1_000_000})
-    return "abaqus.cae"
 
 
 class Loop(threading.Thread):
@@ -114,7 +91,6 @@ class Loop(threading.Thread):
 def test_a_huge_read_batch_leaves_admissions_and_health_alone(
     seeded: Server, tokens: TokenFactory
 ) -> None:
-    product_feature = bookable_feature(seeded, tokens)
     booker = tokens.mint("job:create", client_id=BOOKER)
     slurm_ids = count(1)
 
@@ -127,7 +103,7 @@ def test_a_huge_read_batch_leaves_admissions_and_health_alone(
                 "slurm_job_id": str(next(slurm_ids)),
                 "username": "bob",
                 "lead_host": "b001",
-                "bookings": [{"product_feature": product_feature, "quantity": 1}],
+                "bookings": [{"product_feature": BOOKED_FEATURE, "quantity": 1}],
             },
         }
         response = client.post(
@@ -152,7 +128,7 @@ def test_a_huge_read_batch_leaves_admissions_and_health_alone(
     ]
     reader = tokens.mint("job:read")
     started = time.monotonic()
-    response = httpx.post(
+    response = HTTP.post(
         seeded.url + "/rpc",
         content=json.dumps(batch).encode(),
         headers={"Authorization": f"Bearer {reader}", "Content-Type": "application/json"},

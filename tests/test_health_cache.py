@@ -2,7 +2,6 @@
 by concurrent pollers, failures reported; on both backends and against a real refused
 PostgreSQL connection."""
 
-import httpx
 import pytest
 import trio
 import trio.testing
@@ -10,7 +9,7 @@ import trio.testing
 from storage.errors import StorageUnavailable
 from storage.facade import Storage
 from storage.health import CachedCheck
-from tests.server import Server, free_port
+from tests.server import HTTP, Server, free_port
 
 
 class Counted:
@@ -99,5 +98,5 @@ async def test_a_check_past_its_timeout_is_a_failure_and_the_next_asks_again(
 
 def test_healthz_still_answers_ok(server: Server) -> None:
     for _ in range(5):
-        response = httpx.get(server.url + "/healthz", timeout=10)
+        response = HTTP.get(server.url + "/healthz", timeout=10)
         assert response.status_code == 200 and response.json() == {"status": "ok"}

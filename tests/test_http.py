@@ -20,7 +20,7 @@ from joserfc.jwk import OctKey, RSAKey
 
 from lmrpc.client import request
 from tests.conftest import BACKENDS, module_server
-from tests.server import Server
+from tests.server import HTTP, Server
 from tests.tokens import AUDIENCE, ISSUER, TokenFactory
 
 JSON = "application/json"
@@ -44,7 +44,7 @@ def post(
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     sent.update(headers or {})
-    return httpx.post(server.url + "/rpc", content=content, headers=sent, timeout=TIMEOUT_S)
+    return HTTP.post(server.url + "/rpc", content=content, headers=sent, timeout=TIMEOUT_S)
 
 
 def post_json(server: Server, document: Any, token: str) -> httpx.Response:
@@ -472,7 +472,7 @@ def test_every_bad_token_gets_401_and_nothing_runs(
     notify = json.dumps(request("products.create", {"name": f"{unique}fluent"})).encode()
     for name, (headers, reason_word) in bad_tokens(tokens).items():
         for raw in (create, notify):
-            response = httpx.post(
+            response = HTTP.post(
                 live.url + "/rpc",
                 content=raw,
                 headers={"Content-Type": JSON, **headers},
@@ -499,7 +499,7 @@ def test_a_token_within_the_leeway_is_accepted(live: Server, tokens: TokenFactor
 
 
 def test_healthz_answers_ok_without_a_token(live: Server) -> None:
-    response = httpx.get(live.url + "/healthz", timeout=TIMEOUT_S)
+    response = HTTP.get(live.url + "/healthz", timeout=TIMEOUT_S)
     assert response.status_code == 200
     assert response.headers["content-type"] == JSON
     assert response.json() == {"status": "ok"}

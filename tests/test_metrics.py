@@ -4,11 +4,10 @@ parsed with prometheus-client's parser; and the auth rules of API.md §1."""
 import uuid
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import feature_in
-from tests.server import Server, running_server, server_env
+from tests.server import HTTP, Server, running_server, server_env
 from tests.tokens import TokenFactory
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -34,7 +33,7 @@ def test_metrics_after_real_calls(server: Server, tokens: TokenFactory, database
             {"job_id": job_id, "feature_id": feature, "quantity": quantity},
         )
     server.rpc(token, "no.such.method")
-    response = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    response = HTTP.get(server.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     values = samples(response.text)
     labels = (("cluster", "cluster-a"), ("feature", "cae"), ("product", "abaqus"))
@@ -56,15 +55,15 @@ def test_metrics_after_real_calls(server: Server, tokens: TokenFactory, database
 
 def test_metrics_auth(shared_server: Server, tokens: TokenFactory) -> None:
     server = shared_server  # the auth rules need only *a* server
-    assert httpx.get(server.url + "/metrics").status_code == 401
-    bad = httpx.get(server.url + "/metrics", headers={"Authorization": "Bearer nope"})
+    assert HTTP.get(server.url + "/metrics").status_code == 401
+    bad = HTTP.get(server.url + "/metrics", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
     other = tokens.mint("product:read")
-    forbidden = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {other}"})
+    forbidden = HTTP.get(server.url + "/metrics", headers={"Authorization": f"Bearer {other}"})
     assert forbidden.status_code == 403
     admin = tokens.mint("admin")
     assert (
-        httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code
+        HTTP.get(server.url + "/metrics", headers={"Authorization": f"Bearer {admin}"}).status_code
         == 200
     )
 
@@ -74,9 +73,9 @@ def test_public_metrics_and_openrpc_need_no_token(
 ) -> None:
     env = server_env(database_url, tokens, tmp_path / "data", {"LMRPC_METRICS_PUBLIC": "1"})
     with running_server(env, tmp_path) as server:
-        response = httpx.get(server.url + "/metrics")
+        response = HTTP.get(server.url + "/metrics")
         assert response.status_code == 200 and "lmrpc_live_actors" in response.text
-        document = httpx.get(server.url + "/openrpc.json").json()
+        document = HTTP.get(server.url + "/openrpc.json").json()
         assert document["openrpc"].startswith("1.")
         token = tokens.mint("product:read")
         assert server.rpc(token, "rpc.discover")["result"] == document
@@ -100,7 +99,7 @@ def test_with_multi_tenancy_a_tenant_sees_only_its_own_metrics(
 
         def scrape(token: str) -> Samples:
             headers = {"Authorization": f"Bearer {token}"}
-            response = httpx.get(server.url + "/metrics", headers=headers)
+            response = HTTP.get(server.url + "/metrics", headers=headers)
             assert response.status_code == 200
             return samples(response.text)
 
@@ -128,5 +127,5 @@ def test_with_multi_tenancy_a_tenant_sees_only_its_own_metrics(
     with running_server(public, tmp_path) as server:
         server.rpc(a, "products.list")
         server.rpc(b, "products.list")
-        everything = samples(httpx.get(server.url + "/metrics").text)
+        everything = samples(HTTP.get(server.url + "/metrics").text)
         assert {org_a, org_b} <= organizations(everything)

@@ -34,7 +34,7 @@ from lmrpc.auth import (
 from lmrpc.settings import Settings
 from tests.oidc import oidc_env, verifier_for
 from tests.oidc_issuer import AUDIENCE, Issuer, running_issuer, start_issuer
-from tests.server import Server, free_port, running_server
+from tests.server import HTTP, Server, free_port, running_server
 from tests.tokens import TokenFactory
 
 AGENT, SECRET = "cluster-a", "agent-secret"
@@ -73,7 +73,7 @@ async def unauthenticated(verifier: TokenVerifier, bearer: str) -> str:
 
 def rpc(server: Server, bearer: str, method: str = "products.list", **params: Any) -> Any:
     body = {"jsonrpc": "2.0", "method": method, "params": params, "id": 1}
-    response = httpx.post(
+    response = HTTP.post(
         server.url + "/rpc", json=body, headers={"Authorization": f"Bearer {bearer}"}, timeout=30
     )
     return response.status_code, response.json()
@@ -120,7 +120,7 @@ def test_keys_are_fetched_over_https_except_on_loopback() -> None:
 
 
 def test_a_jwks_never_yields_symmetric_or_encryption_keys(issuer: Issuer) -> None:
-    published = httpx.get(issuer.url + "/jwks", timeout=10).json()["keys"]
+    published = HTTP.get(issuer.url + "/jwks", timeout=10).json()["keys"]
     secret = {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}
     encryption = {**published[0], "kid": "enc", "use": "enc"}
     keys = signature_keys({"keys": [secret, encryption, *published, {"kty": "weird"}]})

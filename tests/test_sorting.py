@@ -4,11 +4,9 @@ document, and the CLI offers the same ones."""
 
 from typing import Any
 
-import httpx
-
 from lmrpc.cli.commands import commands
 from lmrpc.cli.resources import GROUPS
-from tests.server import Server
+from tests.server import HTTP, Server
 from tests.tokens import TokenFactory
 
 LIST_METHODS = {
@@ -108,7 +106,7 @@ def _sort_fields(document: dict[str, Any]) -> dict[str, list[str]]:
 def test_every_list_sorts_by_every_advertised_field(server: Server, tokens: TokenFactory) -> None:
     token = tokens.mint("admin")
     _populate(server, token)
-    advertised = _sort_fields(httpx.get(server.url + "/openrpc.json", timeout=30).json())
+    advertised = _sort_fields(HTTP.get(server.url + "/openrpc.json", timeout=30).json())
     assert set(advertised) == LIST_METHODS
     for method, fields in advertised.items():
         assert "id" in fields, method

@@ -1,10 +1,10 @@
-"""Writes that change counters outside the actors refresh the actors' cached counters, so a
-stale cache never admits or refuses wrongly (lmrpc/registry.py ``write_counters``).
+"""Writes that change counters outside the actors never leave an actor deciding on old
+counters: an actor keeps no counters, each admission decides on the feature's row read
+under lock in its transaction (actors/transactions.py).
 
-An actor keeps its feature's row as of its last commit (actors/feature_actor.py); these
-tests warm it with a booking, change the counters through each method that changes them,
-and check the next ``bookings.create`` is decided on the new counters. In process, on both
-backends.
+These tests warm an actor with a booking, change the counters through each method that
+changes them, and check the next ``bookings.create`` is decided on the new counters. In
+process, on both backends.
 """
 
 from collections.abc import Awaitable, Callable
@@ -58,9 +58,9 @@ SHRINKS: dict[str, Shrink] = {
 
 
 @pytest.mark.parametrize("method", SHRINKS)
-async def test_fewer_licenses_are_never_booked_from_a_stale_cache(rpc: Rpc, method: str) -> None:
+async def test_fewer_licenses_are_never_booked_on_old_counters(rpc: Rpc, method: str) -> None:
     config, feature = await _feature(rpc)
-    await make.booking(rpc, feature["id"], 1)  # the actor now caches 9 free
+    await make.booking(rpc, feature["id"], 1)  # 9 free when the actor last committed
     await SHRINKS[method](rpc, config, feature)  # 2 free
     job = await _second_job(rpc)
     refused = await rpc.error("bookings.create", _booking(job, feature["id"], 5))
@@ -71,7 +71,7 @@ async def test_fewer_licenses_are_never_booked_from_a_stale_cache(rpc: Rpc, meth
 
 
 @pytest.mark.parametrize("method", ["features.delete", "configurations.delete"])
-async def test_a_deleted_feature_is_never_booked_from_a_stale_cache(rpc: Rpc, method: str) -> None:
+async def test_a_deleted_feature_is_never_booked_on_old_counters(rpc: Rpc, method: str) -> None:
     config, feature = await _feature(rpc)
     await make.booking(rpc, feature["id"], 1)
     await rpc(method, {"id": config["id"] if method.startswith("config") else feature["id"]})
@@ -107,9 +107,9 @@ async def _delete_job(rpc: Rpc, booking: int) -> None:
 
 
 @pytest.mark.parametrize("method", FREES)
-async def test_freed_licenses_are_never_refused_from_a_stale_cache(rpc: Rpc, method: str) -> None:
+async def test_freed_licenses_are_never_refused_on_old_counters(rpc: Rpc, method: str) -> None:
     _, feature = await _feature(rpc)
-    booking = await make.booking(rpc, feature["id"], TOTAL)  # the actor now caches 0 free
+    booking = await make.booking(rpc, feature["id"], TOTAL)  # 0 free when the actor last committed
     await FREES[method](rpc, booking)
     assert (await rpc("features.get", {"id": feature["id"]}))["booked_total"] == 0
     job = await _second_job(rpc)

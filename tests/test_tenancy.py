@@ -3,11 +3,10 @@
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from lmrpc.registry import METHODS
-from tests.server import Server, running_server, server_env
+from tests.server import HTTP, Server, running_server, server_env
 from tests.tokens import TokenFactory
 
 
@@ -182,7 +181,7 @@ def test_tenants_share_nothing(tenant_server: Server, tokens: TokenFactory) -> N
     # Metrics are per tenant: a tenant's token sees its own features only.
     def metrics(token: str) -> str:
         headers = {"Authorization": f"Bearer {token}"}
-        return httpx.get(server.url + "/metrics", headers=headers).text
+        return HTTP.get(server.url + "/metrics", headers=headers).text
 
     sample = 'license_booked{cluster="cluster-a",feature="cae",organization="org-a",'
     assert sample + 'product="abaqus"} 2.0' in metrics(a)
@@ -198,7 +197,7 @@ def test_every_method_is_covered_by_the_isolation_test() -> None:
 
 
 def test_token_without_organization_is_refused(tenant_server: Server, tokens: TokenFactory) -> None:
-    response = httpx.post(
+    response = HTTP.post(
         tenant_server.url + "/rpc",
         json={"jsonrpc": "2.0", "method": "products.list", "id": 1},
         headers={"Authorization": f"Bearer {tokens.mint('admin')}"},

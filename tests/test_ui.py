@@ -27,13 +27,13 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from lmrpc import keys
 from lmrpc.settings import Settings
-from lmrpc.ui import signin
+from lmrpc.ui import lifetimes, signin
 from lmrpc.ui.routes import Dashboard
 from storage import engine as storage_engine
 from storage import history
 from tests.oidc_issuer import AUDIENCE as ISSUER_AUDIENCE
 from tests.oidc_issuer import Issuer, running_issuer
-from tests.server import Server, free_port, running_server, server_env
+from tests.server import HTTP, Server, free_port, running_server, server_env
 from tests.tokens import TokenFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -201,14 +201,14 @@ def code_of(link: str) -> str:
 
 
 def redeem(url: str, body: Any) -> httpx.Response:
-    return httpx.post(url + "/ui/session", json=body, timeout=30)
+    return HTTP.post(url + "/ui/session", json=body, timeout=30)
 
 
 # --- HTTP: what the server sends -----------------------------------------------------------
 
 
 def test_page_and_files_are_served_with_strict_headers(static_site: Embedded) -> None:
-    page = httpx.get(static_site.url + "/ui/", timeout=30)
+    page = HTTP.get(static_site.url + "/ui/", timeout=30)
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     csp = page.headers["content-security-policy"]
@@ -221,15 +221,15 @@ def test_page_and_files_are_served_with_strict_headers(static_site: Embedded) ->
         ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"),
     ]:
-        answer = httpx.get(f"{static_site.url}/ui/{name}", timeout=30)
+        answer = HTTP.get(f"{static_site.url}/ui/{name}", timeout=30)
         assert answer.status_code == 200, name
         assert answer.headers["content-type"] == content_type
         assert answer.headers["x-content-type-options"] == "nosniff"
     # every asset the page names is local: no CDN, no web font
     assert "http" not in page.text.replace('content="width', "")
-    moved = httpx.get(static_site.url + "/ui", timeout=30)
+    moved = HTTP.get(static_site.url + "/ui", timeout=30)
     assert (moved.status_code, moved.headers["location"]) == (308, "/ui/")
-    config = httpx.get(static_site.url + "/ui/config.json", timeout=30)
+    config = HTTP.get(static_site.url + "/ui/config.json", timeout=30)
     assert config.json() == {"mode": "embedded"}
     assert config.headers["cache-control"] == "no-store"
 
@@ -238,7 +238,7 @@ def test_page_and_files_are_served_with_strict_headers(static_site: Embedded) ->
     "path", ["/ui/nope.js", "/ui/../pyproject.toml", "/ui/%2e%2e/app.py", "/ui/vendor/"]
 )
 def test_only_the_page_files_are_served(static_site: Embedded, path: str) -> None:
-    answer = httpx.get(static_site.url + path, timeout=30)
+    answer = HTTP.get(static_site.url + path, timeout=30)
     assert answer.status_code == 404
     assert "Traceback" not in answer.text
 
@@ -253,7 +253,7 @@ def test_sign_in_link_works_once_and_grants_read_only(embedded: Embedded) -> Non
     first = redeem(embedded.url, {"code": code})
     assert first.status_code == 200, first.text
     token = first.json()["access_token"]
-    assert first.json()["expires_in"] == signin.SESSION_TTL_S
+    assert first.json()["expires_in"] == lifetimes.SESSION_TTL_S
     assert embedded.server.rpc(token, "features.list")["result"] == []
     refused = embedded.server.rpc(token, "products.create", {"name": "abaqus"})
     assert refused["error"]["code"] == -32003
@@ -272,10 +272,10 @@ def test_expired_or_malformed_codes_get_a_clear_answer(static_site: Embedded) ->
         answer = redeem(static_site.url, body)
         assert answer.status_code == 400, body
         assert answer.json()["error"] in {"invalid_grant", "invalid_request"}
-    garbage = httpx.post(static_site.url + "/ui/session", content=b"\xff" * 100, timeout=30)
+    garbage = HTTP.post(static_site.url + "/ui/session", content=b"\xff" * 100, timeout=30)
     assert (garbage.status_code, garbage.json()["error"]) == (400, "invalid_request")
     for large in (b"{" * 5000, iter([b"{" * 1000] * 5000)):  # with a length, and chunked
-        answer = httpx.post(static_site.url + "/ui/session", content=large, timeout=30)
+        answer = HTTP.post(static_site.url + "/ui/session", content=large, timeout=30)
         assert (answer.status_code, answer.json()["error"]) == (413, "invalid_request")
 
 
@@ -436,9 +436,9 @@ def oidc_site(database_url: str, tokens: TokenFactory, tmp_path: Path) -> Iterat
 
 def test_oidc_config_names_the_issuers_endpoints(oidc_site: OidcSite) -> None:
     issuer = oidc_site.issuer.url
-    page = httpx.get(oidc_site.server.url + "/ui/", timeout=30)
+    page = HTTP.get(oidc_site.server.url + "/ui/", timeout=30)
     assert f"connect-src 'self' {issuer}" in page.headers["content-security-policy"]
-    config = httpx.get(oidc_site.server.url + "/ui/config.json", timeout=30).json()
+    config = HTTP.get(oidc_site.server.url + "/ui/config.json", timeout=30).json()
     assert config == {
         "mode": "oidc",
         "client_id": DASHBOARD_CLIENT,
@@ -447,7 +447,7 @@ def test_oidc_config_names_the_issuers_endpoints(oidc_site: OidcSite) -> None:
         "authorization_endpoint": issuer + "/authorize",
         "token_endpoint": issuer + "/token",
     }
-    refused = httpx.post(oidc_site.server.url + "/ui/session", json={"code": "x"}, timeout=30)
+    refused = HTTP.post(oidc_site.server.url + "/ui/session", json={"code": "x"}, timeout=30)
     assert refused.status_code == 404  # one-time codes belong to the embedded default
 
 

@@ -6,13 +6,13 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import typer
 
-from lmrpc.cli.usage import BARS, moment, sparkline
+from lmrpc.cli.usage import BARS, sparkline
+from lmrpc.cli.values import moment
 from tests.factories import feature_in
-from tests.server import Server
+from tests.server import HTTP, Server
 from tests.test_cli import Cli
 from tests.test_metrics import samples
 from tests.tokens import TokenFactory
@@ -46,9 +46,12 @@ def test_usage_commands_against_a_real_server(
         "t": points[-1]["t"], "total": 10, "used": 4, "reserved": 0, "booked": 0, "peak_used": 4,
     }  # fmt: skip
     assert points[0]["used"] is None  # an hour ago nothing was known yet
-    table = cli.ok("usage", "history", str(feature), "--since", "1h", "--step", "600")
+    table = cli.ok(
+        "usage", "history", "--feature-id", str(feature), "--since", "1h", "--step", "600"
+    )
     assert "peak used" in table and BARS[3] in table  # 4 of 10
-    rows = list(csv.DictReader(io.StringIO(cli.ok("usage", "history", str(feature), "--csv"))))
+    csv_text = cli.ok("usage", "history", "--feature-id", str(feature), "--csv")
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert rows[-1]["used"] == "4" and rows[0]["used"] == ""
 
     assert cli.json("usage", "checkouts", str(feature)) == [
@@ -63,10 +66,10 @@ def test_usage_commands_against_a_real_server(
     [row] = cli.json("usage", "refusals", "--since", "2h")
     assert (row["feature_id"], row["refused_calls"], row["refused_licenses"]) == (feature, 1, 9)
     assert "refused_licenses" in cli.ok("usage", "refusals", "--csv").splitlines()[0]
-    assert cli.error("usage", "history", "999", "--since", "1h")["code"] == -32004
+    assert cli.error("usage", "history", "--feature-id", "999", "--since", "1h")["code"] == -32004
 
     metrics = tokens.mint("metrics:read")
-    text = httpx.get(server.url + "/metrics", headers={"Authorization": f"Bearer {metrics}"}).text
+    text = HTTP.get(server.url + "/metrics", headers={"Authorization": f"Bearer {metrics}"}).text
     labels = (("cluster", "cluster-a"), ("feature", "cae"), ("product", "abaqus"))
     assert samples(text)[("lmrpc_refused_licenses_total", labels)] == 9
 

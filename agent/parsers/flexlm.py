@@ -33,8 +33,7 @@ def parse(text: str) -> Report:
             current = None
             if feature := _FEATURE.match(line):
                 current = tallies[feature["name"]]
-                current.total += int(feature["total"])
-                current.used += int(feature["used"])
+                current.add(feature)
         elif current is not None and (checkout := _CHECKOUT.match(line)):
             tail = _QUANTITY.search(checkout["tail"])
             quantity = int(tail["quantity"]) if tail else 1

@@ -29,8 +29,7 @@ def parse(text: str) -> Report:
         elif name is None:
             continue
         elif counts := _COUNTS.match(line):
-            tallies[name].total += int(counts["total"])
-            tallies[name].used += int(counts["used"])
+            tallies[name].add(counts)
         elif (checkout := _CHECKOUT.match(line)) and name in tallies:
             tallies[name].checkouts.append(checkout_of(checkout))
     return tallies.report()

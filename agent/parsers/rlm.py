@@ -28,9 +28,7 @@ def parse(text: str) -> Report:
         if feature := _FEATURE.match(line):
             listed = feature["name"]
         elif listed is not None and (counts := _COUNTS.match(line)):
-            tally = tallies[listed]
-            tally.total += int(counts["total"])
-            tally.used += int(counts["used"])
+            tallies[listed].add(counts)
             listed = None
         elif (checkout := _CHECKOUT.match(line)) and checkout["name"] in tallies:
             tallies[checkout["name"]].checkouts.append(checkout_of(checkout))

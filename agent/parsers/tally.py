@@ -20,6 +20,11 @@ class Tally:
     used: int = 0
     checkouts: list[Checkout] = field(default_factory=list)
 
+    def add(self, counts: re.Match[str]) -> None:
+        """Add the counts a parser's regex matched, with groups ``total`` and ``used``."""
+        self.total += int(counts["total"])
+        self.used += int(counts["used"])
+
 
 class Tallies(dict[str, Tally]):
     """Feature name → its tally, created on first use."""

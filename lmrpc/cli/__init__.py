@@ -24,11 +24,10 @@ def build(command: str | None = None) -> typer.Typer:
     server.register(app)
     if command not in server.COMMANDS:
         import agent.cli
-        from lmrpc.cli import raw, resources, ui, usage
+        from lmrpc.cli import raw, resources, ui
 
         resources.register(app)
         raw.register(app)
-        usage.register(app)
         app.add_typer(agent.cli.app, name="agent")
         ui.register(app)
     return app

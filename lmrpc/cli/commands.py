@@ -2,7 +2,8 @@
 method, its options (or an argument for ids) named after the params of its params model,
 with their types, choices, limits, defaults and whether they are required. A new or renamed
 param reaches the command line without an edit here; lmrpc.cli.presentation adds what a
-model cannot say (examples, compact forms of nested entries, meanings, tables).
+model cannot say (examples, compact forms of nested entries and timestamps, meanings,
+defaults for people, tables).
 
 Importing this module imports the method modules (the params models live there), so
 lmrpc.cli.resources imports it only when a resource command is used.
@@ -42,6 +43,8 @@ class Param:
     choices: tuple[str, ...] = ()
     parse: values.Parse | None = None  # a repeatable option; each value is one list entry
     metavar: str | None = None
+    parser: Callable[[str], Any] | None = None  # the value's compact form (e.g. 24h ago)
+    default: str | None = None  # sent when the option is not given
 
     @property
     def option(self) -> str:
@@ -53,14 +56,20 @@ class Param:
         if self.argument:
             info: Any = typer.Argument(help=self.help, metavar=self.metavar, show_default=False)
             return inspect.Parameter(self.name, kind, annotation=Annotated[self.type, info])
-        info = typer.Option(self.option, help=self.help, metavar=self.metavar, show_default=False)
+        info = typer.Option(
+            self.option,
+            help=self.help,
+            metavar=self.metavar,
+            show_default=False,
+            parser=self.parser,
+        )
         value_type: Any = self.type
         if self.parse:
             value_type = list[str]
         elif self.choices:
             value_type = Literal[self.choices]  # typer offers and checks the choices
         return inspect.Parameter(
-            self.name, kind, annotation=Annotated[value_type | None, info], default=None
+            self.name, kind, annotation=Annotated[value_type | None, info], default=self.default
         )
 
 
@@ -69,7 +78,8 @@ class Command:
     """``lmrpc <resource> <verb>`` calling ``method``.
 
     ``file``: accept ``--file`` with the params (options override it); when the file holds
-    a list rather than an object, it is the value of ``file_list``.
+    a list rather than an object, it is the value of ``file_list``. ``csv_columns``: accept
+    ``--csv``, which prints the result's rows with these columns.
     """
 
     verb: str
@@ -79,6 +89,7 @@ class Command:
     params: tuple[Param, ...] = ()
     file: bool = False
     file_list: str | None = None
+    csv_columns: tuple[str, ...] = ()
 
     def params_from(self, given: dict[str, Any]) -> dict[str, Any]:
         """The JSON-RPC params from the command line (and ``--file``)."""
@@ -105,11 +116,25 @@ class Command:
     def function(self) -> Callable[..., None]:
         """The typer command: parse, call, show."""
 
-        def run(session: Session, **given: Any) -> None:
-            session.show(session.call(self.method, self.params_from(given)), self.view)
+        def run(session: Session, *, as_csv: bool = False, **given: Any) -> None:
+            result = session.call(self.method, self.params_from(given))
+            if as_csv:
+                session.output.csv_rows(result, self.csv_columns)
+            else:
+                session.show(result, self.view)
 
         parameters = [inspect.Parameter("session", inspect.Parameter.POSITIONAL_ONLY)]
         parameters += [param.parameter() for param in self.params]
+        if self.csv_columns:
+            info = typer.Option("--csv", help="Print CSV with a header line.")
+            parameters.append(
+                inspect.Parameter(
+                    "as_csv",
+                    inspect.Parameter.KEYWORD_ONLY,
+                    annotation=Annotated[bool, info],
+                    default=False,
+                )
+            )
         if self.file:
             info = typer.Option(
                 "--file",
@@ -174,9 +199,16 @@ def _shape(items: Schema, definitions: Schema) -> presentation.Shape:
 
 
 def _param(
-    name: str, schema: Schema, required: bool, argument: bool, meaning: str, definitions: Schema
+    name: str,
+    schema: Schema,
+    required: bool,
+    argument: bool,
+    meaning: str,
+    definitions: Schema,
+    default: str | None,
 ) -> Param | None:
-    """The option (or argument) of one property of a params model's JSON Schema."""
+    """The option (or argument) of one property of a params model's JSON Schema;
+    ``default``: the value the command sends when the option is not given."""
     value = _value_schema(schema)
     if value is None:
         return None  # e.g. search where nothing is searchable
@@ -184,6 +216,20 @@ def _param(
     kind = _TYPES.get(value.get("type", ""), str)
     if argument:
         return Param(name, meaning, kind, True, True, metavar=name.upper())
+    required = required and default is None
+    shown_default = schema.get("default") if default is None else default
+    form = presentation.FORMATS.get(value.get("format", ""))
+    if form is not None:
+        return Param(
+            name,
+            _described(
+                f"{meaning.removesuffix('.')}: {form.help}.", value, shown_default, "", required
+            ),
+            required=required,
+            metavar=form.form,
+            parser=form.parse,
+            default=default,
+        )
     if value.get("type") == "array":
         shape = _shape(value.get("items", {}), definitions)
         return Param(
@@ -197,11 +243,12 @@ def _param(
     flag = presentation.FLAGS.get(name, f"--{dashed}/--no-{dashed}" if kind is bool else "")
     return Param(
         name,
-        _described(meaning, value, schema.get("default"), flag, required),
+        _described(meaning, value, shown_default, flag, required),
         kind,
         required,
         flag=flag,
         choices=tuple(value.get("enum", ())),
+        default=default,
     )
 
 
@@ -213,16 +260,18 @@ def _argument(properties: Schema, required: set[str]) -> str | None:
     return only if len(properties) == 1 and only.endswith("_id") and only in required else None
 
 
-def _view(method: Method, singular: str) -> output.View:
-    """The table of the method's result (from its OpenRPC result schema)."""
+def _view(method: Method, singular: str) -> tuple[output.View, tuple[str, ...]]:
+    """The table of the method's result (from its OpenRPC result schema), and its columns
+    when the table may also be printed as CSV."""
     result = openrpc.result_schema(method)
     item = result.get("items", result)
     name = item.get("$ref", "").rpartition("/")[2]
     if name == "Deleted":
-        return output.deleted(singular)
+        return output.deleted(singular), ()
     if name in presentation.VIEWS:
-        return presentation.VIEWS[name]
-    return output.View(output.lines if item.get("type") == "string" else output.as_json)
+        view = presentation.VIEWS[name]
+        return view, tuple(openrpc.OBJECTS[name]["properties"]) if view.csv else ()
+    return output.View(output.lines if item.get("type") == "string" else output.as_json), ()
 
 
 def derive(group: str, method: Method) -> Command:
@@ -245,6 +294,7 @@ def derive(group: str, method: Method) -> Command:
                 singular=singular, searchable=searchable
             ),
             schema.get("$defs", {}),
+            presentation.default(method.name, name),
         )
         for name, property_schema in properties.items()
     ]
@@ -255,25 +305,27 @@ def derive(group: str, method: Method) -> Command:
         help_text += f"\n\nExample: lmrpc {group} {verb_words} {example}".rstrip()
     only = next(iter(properties), "")
     nested_only = len(properties) == 1 and properties[only].get("type") == "array"
+    view, csv_columns = _view(method, singular)
     return Command(
         verb_words,
         method.name,
         help_text,
-        _view(method, singular),
+        view,
         tuple(param for param in params if param is not None),
         file=verb in presentation.FILE_VERBS,
         file_list=only if nested_only else None,
+        csv_columns=csv_columns,
     )
 
 
 @cache
 def commands(group: str) -> dict[str, Command]:
-    """The commands of ``group`` by verb, in the registry's order."""
+    """The commands of ``group`` by verb, in the registry's order (then the methods of other
+    resources the group offers too)."""
     prefix = group.replace("-", "_") + "."
-    return {
-        command.verb: command
-        for command in (derive(group, m) for m in METHODS.values() if m.name.startswith(prefix))
-    }
+    methods = [m for m in METHODS.values() if m.name.startswith(prefix)]
+    methods += [METHODS[name] for name in presentation.ALSO.get(group, ())]
+    return {command.verb: command for command in (derive(group, m) for m in methods)}
 
 
 @cache

@@ -9,10 +9,11 @@ Each view takes the result and a map of feature ids to ``product.feature`` names
 bookings name features by id; the names are looked up once, for tables only).
 """
 
+import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +30,19 @@ Render = Callable[[Any, FeatureNames], RenderableType]
 
 @dataclass(frozen=True)
 class View:
-    """How to show one kind of result; ``feature_names``: it shows bookings' features."""
+    """How to show one kind of result; ``feature_names``: it shows bookings' features;
+    ``csv``: ``--csv`` prints its rows, one column per field of the result object."""
 
     render: Render
     feature_names: bool = False
+    csv: bool = False
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
     return result if isinstance(result, list) else [result]
 
 
-def _table(title: str, *columns: str) -> Table:
+def titled_table(title: str, *columns: str) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", show_lines=False)
     for column in columns:
         numeric = column in _NUMERIC
@@ -48,7 +51,7 @@ def _table(title: str, *columns: str) -> Table:
 
 
 _NUMERIC = {"id", "config", "port", "grace", "total", "used", "reserved", "booked", "available"}
-_NUMERIC |= {"job", "quantity", "interval"}
+_NUMERIC |= {"job", "quantity", "interval", "peak_used", "calls", "licenses"}
 PIPE_WIDTH = 200  # a table piped to a file or grep is not squeezed into 80 columns
 
 
@@ -78,21 +81,21 @@ def _booking_line(booking: Mapping[str, Any], names: FeatureNames) -> str:
 
 
 def products(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table("products", "id", "name")
+    table = titled_table("products", "id", "name")
     for row in _rows(result):
         table.add_row(str(row["id"]), row["name"])
     return table
 
 
 def license_servers(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table("license servers", "id", "config", "host", "port")
+    table = titled_table("license servers", "id", "config", "host", "port")
     for row in _rows(result):
         table.add_row(str(row["id"]), str(row["config_id"]), row["host"], str(row["port"]))
     return table
 
 
 def features(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table(
+    table = titled_table(
         "features", "id", "product.feature", "config", "total", "used", "reserved", "booked"
     )
     table.add_column("available", justify="right", no_wrap=True)
@@ -118,7 +121,7 @@ def configurations(result: Any, names: FeatureNames) -> RenderableType:
             license_servers(result["license_servers"], names),
             features(result["features"], names),
         )
-    table = _table("configurations", "id", "name", "cluster", "type", "grace")
+    table = titled_table("configurations", "id", "name", "cluster", "type", "grace")
     table.add_column("license servers")
     table.add_column("features (available/total)")
     for row in result:
@@ -137,7 +140,7 @@ def configurations(result: Any, names: FeatureNames) -> RenderableType:
 
 
 def jobs(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table("jobs", "id", "slurm job", "cluster", "user", "lead host", "created")
+    table = titled_table("jobs", "id", "slurm job", "cluster", "user", "lead host", "created")
     table.add_column("bookings")
     for row in _rows(result):
         table.add_row(
@@ -153,7 +156,7 @@ def jobs(result: Any, names: FeatureNames) -> RenderableType:
 
 
 def bookings(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table("bookings", "id", "job", "feature", "quantity", "created")
+    table = titled_table("bookings", "id", "job", "feature", "quantity", "created")
     for row in _rows(result):
         feature_id = row["feature_id"]
         feature = f"{names[feature_id]} ({feature_id})" if feature_id in names else str(feature_id)
@@ -168,7 +171,7 @@ def bookings(result: Any, names: FeatureNames) -> RenderableType:
 
 
 def statuses(result: Any, names: FeatureNames) -> RenderableType:
-    table = _table("cluster statuses", "cluster", "interval", "last reported", "healthy")
+    table = titled_table("cluster statuses", "cluster", "interval", "last reported", "healthy")
     for row in _rows(result):
         healthy = Text("yes", style="green") if row["is_healthy"] else Text("NO", style="bold red")
         table.add_row(
@@ -197,7 +200,7 @@ def updated(result: Any, names: FeatureNames) -> RenderableType:
 
 def methods(result: Any, names: FeatureNames) -> RenderableType:
     """The methods of an OpenRPC document (``?``: an optional param)."""
-    table = _table("methods", "method", "params", "permission", "cluster", "summary")
+    table = titled_table("methods", "method", "params", "permission", "cluster", "summary")
     for entry in result["methods"]:
         table.add_row(
             entry["name"],
@@ -257,6 +260,13 @@ class Output:
             if not console.is_terminal and "COLUMNS" not in os.environ:
                 console.width = PIPE_WIDTH
             console.print(view.render(_escaped(result), _escaped(names or {})))
+
+    def csv_rows(self, result: Any, columns: Sequence[str]) -> None:
+        """A list of objects as CSV with a header line (``--csv``); null is empty."""
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in _escaped(result):
+            writer.writerow(["" if row[column] is None else row[column] for column in columns])
 
     def rpc_error(self, failure: RpcFailure) -> None:
         """The JSON-RPC error, as JSON with ``--json``, else message, code and data."""

@@ -1,22 +1,26 @@
 """What the method registry cannot say about a command: an example per method, the compact
-forms of nested entries (``HOST:PORT``), a sentence per param name, option spellings that
-read better than the param's, and the table that shows each kind of result.
+forms of nested entries (``HOST:PORT``) and of timestamps (``24h`` ago), a sentence per
+param name, defaults and option spellings that read better on a command line, and the
+table that shows each kind of result.
 
-Keyed by method, item model, param or result object name, never restating a method's
-params: lmrpc.cli.commands derives those from the params models.
+Keyed by method, item model, JSON Schema format, param or result object name, never
+restating a method's params: lmrpc.cli.commands derives those from the params models.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lmrpc.cli import output, usage, values
 
 
 @dataclass(frozen=True)
 class Shape:
-    """The compact command-line form of one entry of a nested list."""
+    """The compact command-line form of a value: one entry of a nested list, or a param of
+    a JSON Schema format."""
 
     form: str  # the metavar, e.g. HOST:PORT
-    parse: values.Parse
+    parse: Callable[[str], Any]
     help: str
 
 
@@ -54,6 +58,11 @@ SHAPES: dict[str, Shape] = {
 # A nested entry without a compact form is given as JSON.
 JSON_ENTRY = Shape("JSON", values.json_entry, "One entry as JSON; repeat for several.")
 
+# By the param's JSON Schema format.
+FORMATS: dict[str, Shape] = {
+    "date-time": Shape("TIME", values.moment, "now, an age (90m, 24h, 7d, 2w) or RFC 3339 UTC"),
+}
+
 # The verbs whose params may also come from --file (JSON or YAML).
 FILE_VERBS = ("create", "update", "bulk_update")
 
@@ -86,11 +95,35 @@ MEANINGS: dict[str, str] = {
     "limit": "At most this many rows, all when not given.",
     "offset": "Skip this many rows first.",
     "jobs.create.cluster_client_id": "The job's cluster, the token's when not given.",
+    "since": "Start.",
+    "until": "End (exclusive).",
+    "step": "Seconds per point, chosen by the server when not given.",
+    "usage.refusals.step": "Seconds per row, a multiple of 3600; 3600 when not given.",
+    "usage.history.feature_id": "The feature (or --product-feature).",
+    "product_feature": "PRODUCT.FEATURE of the token's cluster, instead of --feature-id.",
+    "usage.by_user.cluster_client_id": "Only this cluster.",
+    "usage.refusals.feature_id": "Only this feature.",
+}
+
+# By param name, or method and param name: a value the command sends when the option is
+# not given (the server requires the param, but a person would give the same each time).
+DEFAULTS: dict[str, str] = {
+    "until": "now",
+    "usage.history.since": "24h",
+    "usage.refusals.since": "7d",
 }
 
 
+def _by_param(table: dict[str, str], method: str, param: str) -> str | None:
+    return table.get(f"{method}.{param}") or table.get(param)
+
+
 def meaning(method: str, param: str) -> str:
-    return MEANINGS.get(f"{method}.{param}") or MEANINGS.get(param, "")
+    return _by_param(MEANINGS, method, param) or ""
+
+
+def default(method: str, param: str) -> str | None:
+    return _by_param(DEFAULTS, method, param)
 
 
 # By param name: a boolean's two spellings, where ``--x/--no-x`` reads badly.
@@ -140,7 +173,13 @@ EXAMPLES: dict[str, str] = {
     "clusters.report_status": "--interval 60",
     "clusters.list_statuses": "",
     "clusters.get_status": "cluster-a",
+    "usage.history": "--feature-id 3 --since 7d --step 3600",
+    "usage.refusals": "--since 30d --step 86400",
+    "usage.by_user": "--cluster-client-id cluster-a",
 }
+
+# By command group: methods of other resources it offers too.
+ALSO: dict[str, tuple[str, ...]] = {"usage": ("features.checkouts",)}
 
 # By the result's object (its OpenRPC schema name); a list shows its items' table.
 VIEWS: dict[str, output.View] = {
@@ -152,5 +191,8 @@ VIEWS: dict[str, output.View] = {
     "Booking": output.View(output.bookings, feature_names=True),
     "ClusterStatus": output.View(output.statuses),
     "Updated": output.View(output.updated),
-    "Checkout": output.View(usage.checkouts_view),
+    "Checkout": output.View(usage.checkouts),
+    "UsagePoint": output.View(usage.history, csv=True),
+    "Refusals": output.View(usage.refusals, csv=True),
+    "UserUsage": output.View(usage.by_user),
 }

@@ -17,6 +17,7 @@ GROUPS = {
     "jobs": "Slurm jobs and their bookings.",
     "bookings": "Licenses booked for jobs.",
     "clusters": "Cluster agents' health.",
+    "usage": "Usage history, refused demand and current checkouts.",
 }
 
 

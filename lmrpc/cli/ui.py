@@ -5,6 +5,12 @@ from typing import Annotated
 import typer
 
 from lmrpc.client import DEFAULT_URL
+from lmrpc.ui.lifetimes import CODE_TTL_S, SESSION_TTL_S
+
+HELP = f"""Print a one-time link that signs the dashboard in read-only (example: lmrpc ui).
+
+The link works once, within {CODE_TTL_S // 60} minutes, on the server that shares this data dir.
+"""
 
 
 def ui(
@@ -12,15 +18,10 @@ def ui(
         DEFAULT_URL
     ),
     ttl: Annotated[
-        int | None,
-        typer.Option(min=60, help="Lifetime of the dashboard session in seconds [8 hours]."),
-    ] = None,
+        int, typer.Option(min=60, help="Lifetime of the dashboard session in seconds.")
+    ] = SESSION_TTL_S,
     organization: Annotated[str | None, typer.Option(help="Tenant (multi-tenancy).")] = None,
 ) -> None:
-    """Print a one-time link that signs the dashboard in read-only (example: lmrpc ui).
-
-    The link works once, within five minutes, on the server that shares this data dir.
-    """
     # Imported here: the service's settings and the sign-in store would slow `lmrpc --help`.
     from lmrpc.settings import Settings
     from lmrpc.ui import signin
@@ -36,10 +37,9 @@ def ui(
     if settings.multi_tenancy and not organization:
         typer.echo("with LMRPC_MULTI_TENANCY=1 name the tenant: --organization ORG", err=True)
         raise typer.Exit(2)
-    session_ttl = ttl if ttl is not None else signin.SESSION_TTL_S
-    code = signin.issue(settings.data_dir, organization=organization, session_ttl=session_ttl)
+    code = signin.issue(settings.data_dir, organization=organization, session_ttl=ttl)
     typer.echo(f"{url.rstrip('/')}/ui/#code={code}")
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(ui)
+    app.command(help=HELP)(ui)

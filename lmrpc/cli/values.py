@@ -1,12 +1,15 @@
 """Command-line values → JSON-RPC params: compact specs of nested list entries
-(``host:port``, ``name:product_id[:reserved]``, ``product.feature:qty``) and params files.
+(``host:port``, ``name:product_id[:reserved]``, ``product.feature:qty``), moments (``24h``
+ago, ``now``) and params files.
 
 A value that does not parse is a usage error (exit 2), reported against its option.
 """
 
 import json
+import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,29 @@ def counters(text: str) -> Entry:
         "total": _int(total, "TOTAL"),
         "used": _int(used, "USED"),
     }
+
+
+_AGO = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def moment(text: str, now: datetime | None = None) -> str:
+    """An RFC 3339 timestamp from ``now``, an RFC 3339 string, or an age such as ``90m``,
+    ``24h``, ``7d`` (that long ago)."""
+    now = now or datetime.now(UTC)
+    if text == "now":
+        return now.isoformat().replace("+00:00", "Z")
+    ago = _AGO.match(text)
+    if ago:
+        then = now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        return then.isoformat().replace("+00:00", "Z")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise typer.BadParameter(f"{text!r}: give now, an age like 24h or 7d, or RFC 3339 with Z")
+    return text
 
 
 def json_entry(text: str) -> Any:

@@ -50,6 +50,6 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
 @method("bookings.delete", permission="booking:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a booking (own cluster or admin); its licenses are free again."""
-    return await ctx.write_counters(
+    return await ctx.storage.write(
         lambda conn: bookings.delete_(conn, p.id, ctx.identity.check_owner)
     )

@@ -145,7 +145,7 @@ async def update(ctx: CallContext, p: ConfigurationUpdate) -> dict[str, Any]:
     changes = p.changes()
     servers = changes.pop("license_servers", None)
     features = changes.pop("features", None)
-    return await ctx.write_counters(
+    return await ctx.storage.write(
         lambda conn: configurations.update_(
             conn,
             p.id,
@@ -159,7 +159,7 @@ async def update(ctx: CallContext, p: ConfigurationUpdate) -> dict[str, Any]:
 @method("configurations.delete", permission="config:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a configuration with its servers, features and their bookings."""
-    return await ctx.write_counters(lambda conn: configurations.delete_(conn, p.id))
+    return await ctx.storage.write(lambda conn: configurations.delete_(conn, p.id))
 
 
 @method("configurations.by_client_id", permission="config:read", cluster=True)

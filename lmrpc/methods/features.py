@@ -99,13 +99,13 @@ async def list_(ctx: CallContext, p: ListParams) -> list[dict[str, Any]]:
 async def update(ctx: CallContext, p: FeatureUpdate) -> dict[str, Any]:
     """Change a feature's fields or counters (never its bookings)."""
     changes = p.changes()
-    return await ctx.write_counters(lambda conn: (features.update_(conn, p.id, changes), [p.id]))
+    return await ctx.storage.write(lambda conn: features.update_(conn, p.id, changes))
 
 
 @method("features.delete", permission="feature:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a feature and its bookings."""
-    return await ctx.write_counters(lambda conn: (features.delete_(conn, p.id), [p.id]))
+    return await ctx.storage.write(lambda conn: features.delete_(conn, p.id))
 
 
 @method("features.by_client_id", permission="feature:read", cluster=True)
@@ -119,7 +119,7 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     """Set total and used of the caller's cluster's features, all or nothing (the agent).
 
     ``updated`` counts the features named (all now hold the reported counters), whether or
-    not their values changed; only changed rows are written and their actors refreshed.
+    not their values changed; only changed rows are written.
     The same transaction samples every named feature into the usage history and replaces
     the checkouts of the entries that carry them.
     """
@@ -132,13 +132,13 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     moment = ctx.actors.clock()
     resolution = ctx.actors.sampler.resolution
 
-    def report(conn: Connection) -> tuple[dict[str, int], list[int]]:
+    def report(conn: Connection) -> dict[str, int]:
         reported = features.bulk_update(conn, ctx.cluster, entries)
         history.record(conn, resolution, seconds(moment), reported.counters)
         checkouts.replace(conn, {reported.ids[key]: sets for key, sets in given.items()}, moment)
-        return {"updated": len(entries)}, reported.changed
+        return {"updated": len(entries)}
 
-    return await ctx.write_counters(report)
+    return await ctx.storage.write(report)
 
 
 class FeatureRef(Params):

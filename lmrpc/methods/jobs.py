@@ -82,12 +82,12 @@ async def get_by_slurm_id(ctx: CallContext, p: SlurmIdParams) -> dict[str, Any]:
 @method("jobs.delete", permission="job:delete", params=IdParams)
 async def delete(ctx: CallContext, p: IdParams) -> dict[str, Any]:
     """Delete a job and its bookings (own cluster or admin)."""
-    return await ctx.write_counters(lambda conn: jobs.delete_(conn, p.id, ctx.identity.check_owner))
+    return await ctx.storage.write(lambda conn: jobs.delete_(conn, p.id, ctx.identity.check_owner))
 
 
 @method("jobs.delete_by_slurm_id", permission="job:delete", params=SlurmIdParams, cluster=True)
 async def delete_by_slurm_id(ctx: CallContext, p: SlurmIdParams) -> dict[str, Any]:
     """Delete the caller's cluster's job with this Slurm job id (the slurmctld epilog)."""
-    return await ctx.write_counters(
+    return await ctx.storage.write(
         lambda conn: jobs.delete_by_slurm_id(conn, ctx.cluster, p.slurm_job_id)
     )

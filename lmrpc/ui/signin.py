@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmrpc.identity import PREFIX
+from lmrpc.ui.lifetimes import CODE_TTL_S, SESSION_TTL_S
 
 CODE_DIR = "ui-sign-in"
-CODE_TTL_S = 300
-SESSION_TTL_S = 8 * 3600
 #: What the dashboard reads; a sign-in link never grants more.
 READ_ONLY_PERMISSIONS = [
     PREFIX + permission

@@ -1,6 +1,7 @@
 """``lmrpc agent parse TYPE [FILE]`` through the real console script."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ LMRPC = str(Path(sys.executable).parent / "lmrpc")
 
 
 def _lmrpc(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([LMRPC, *args], input=stdin, capture_output=True, timeout=120)
+    # wide enough that a usage error's panel never wraps a long temporary path
+    env = {**os.environ, "COLUMNS": "1000"}
+    return subprocess.run([LMRPC, *args], input=stdin, capture_output=True, timeout=120, env=env)
 
 
 def _json(process: subprocess.CompletedProcess[bytes]) -> Any:
