@@ -1,6 +1,8 @@
-"""The HTTP face: a Quart-Trio app serving ``GET /healthz``, ``GET /metrics`` and
-``GET /openrpc.json``, with ``POST /rpc`` answered in front of it (:mod:`lmrpc.rpc_route`)."""
+"""The HTTP face: a Quart-Trio app serving ``GET /metrics``, ``GET /openrpc.json`` and the
+dashboard, with ``POST /rpc`` and ``GET /healthz`` answered in front of it
+(:mod:`lmrpc.rpc_route`, :mod:`lmrpc.health_route`)."""
 
+import gc
 import logging
 from typing import Any
 
@@ -10,6 +12,7 @@ from quart_trio import QuartTrio
 
 from lmrpc import openrpc
 from lmrpc.auth import TokenVerifier, Unauthenticated, key_store
+from lmrpc.health_route import HealthRoute
 from lmrpc.identity import Identity
 from lmrpc.metrics import CONTENT_TYPE, ServiceMetrics, render
 from lmrpc.request_body import RequestBodyGuard
@@ -20,8 +23,6 @@ from lmrpc.ui.routes import register_ui
 from storage.errors import StorageUnavailable
 
 log = logging.getLogger("lmrpc.app")
-
-HEALTH_TIMEOUT_S = 3
 
 
 class Service:
@@ -44,6 +45,7 @@ class Service:
         )
         await self._tenants.start()
         nursery.start_soon(self._keep_keys_fresh)
+        _settle_the_heap()
 
     async def _keep_keys_fresh(self) -> None:
         with self._key_refresh:
@@ -76,6 +78,15 @@ class Service:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated(MISSING_TOKEN)
         return await self.verifier.verify(token.strip())
+
+
+def _settle_the_heap() -> None:
+    """Take what the start left alive (modules, schema, compiled statements, the app; about
+    130,000 objects) out of the collector's full passes. Each full pass walked all of it:
+    ≈ 85 ms of CPU every few seconds under load, a pause that made the p99 of single
+    calls; frozen, a full pass takes 2 or 3 ms. What is allocated later is collected as before."""
+    gc.collect()  # freeze no garbage
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> QuartTrio:
@@ -121,18 +132,9 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     async def openrpc_document() -> dict[str, Any]:
         return openrpc.document()
 
-    @app.get("/healthz")
-    async def healthz() -> tuple[dict[str, Any], int]:
-        try:
-            with trio.fail_after(HEALTH_TIMEOUT_S):
-                await service.default.storage.recent_ping()
-        except (StorageUnavailable, trio.TooSlowError) as error:
-            return {"status": "unavailable", "reason": f"storage: {error or 'timeout'}"}, 503
-        return {"status": "ok"}, 200
-
     register_ui(app, service.settings)
     app.asgi_app = RequestBodyGuard(  # type: ignore[method-assign, assignment]
-        RpcRoute(service, app.asgi_app),
+        HealthRoute(service, RpcRoute(service, app.asgi_app)),
         service.settings.max_body_bytes,
         service.settings.body_timeout,
     )

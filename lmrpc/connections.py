@@ -11,6 +11,8 @@ puts a subclass there (in every worker process, as it imports ``lmrpc.asgi``). I
   idle client), so legitimate calls are still answered; only when every connection is in
   the middle of a request is the new one refused (closed);
 - a total deadline for a request head, from its first byte;
+- Hypercorn's keep-alive timeout (and the closing of idle connections at shutdown) kept by
+  the same deadline, where Hypercorn started a task for it after every request;
 - the soft open-file limit raised to the hard one, and ``accept … EMFILE`` logged at most
   once a minute, without a traceback.
 
@@ -21,14 +23,14 @@ import logging
 import math
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, Updated
+from hypercorn.events import Event, RawData, Updated
 from hypercorn.trio.tcp_server import TCPServer
-from hypercorn.trio.worker_context import WorkerContext
+from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
 from hypercorn.typing import AppWrapper, LifespanState
 
 from lmrpc.settings import Settings
@@ -120,8 +122,22 @@ class _WatchedStream(trio.abc.HalfCloseableStream):
         await self._stream.aclose()
 
 
+class _NotStarted(TrioSingleTask):
+    """Hypercorn's idle task, never started: :class:`GuardedTCPServer`'s deadline does its
+    work. Hypercorn starts that task anew after every request (a lock and a nursery start,
+    about a tenth of the CPU of a ``/healthz`` request), to keep one timeout."""
+
+    async def restart(self, task_group: object, action: Callable[[], Awaitable[None]]) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
 class GuardedTCPServer(TCPServer):
-    """Hypercorn's connection handler, counted in a table and with a request-head deadline."""
+    """Hypercorn's connection handler, counted in a table, with one deadline: the keep-alive
+    timeout while it waits for a request, the head's deadline from the head's first byte,
+    none during a request (the body's deadline is :mod:`lmrpc.request_body`'s)."""
 
     def __init__(
         self,
@@ -135,10 +151,12 @@ class GuardedTCPServer(TCPServer):
     ) -> None:
         watched = _WatchedStream(stream, self._bytes_arrived)
         super().__init__(app, config, context, state, watched)  # type: ignore[arg-type]
+        self.idle_task = _NotStarted()
         self._table = table
         self._headers_timeout = headers_timeout
         self._in_request = False
-        self._head_deadline = trio.CancelScope()  # armed by a request head's first byte
+        self._head_begun = False
+        self._deadline = trio.CancelScope()
 
     async def run(self) -> None:
         evicted = self._table.admit(self)
@@ -148,29 +166,44 @@ class GuardedTCPServer(TCPServer):
                 return
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._close_past_head_deadline)
+                self._wait_for_a_request()
+                nursery.start_soon(self._close_when_due)
                 await super().run()
                 nursery.cancel_scope.cancel()
         finally:
             self._table.remove(self)
 
     async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, RawData) and not event.data:
+            return  # h11's end of a sized body: Hypercorn would take a lock and yield for it
         if isinstance(event, Updated):  # Hypercorn's word for a request begun or finished
             self._in_request = not event.idle
             if self._in_request:
                 self._table.busy(self)
-                self._head_deadline.deadline = math.inf
+                self._deadline.deadline = math.inf
             else:
                 self._table.waiting(self)
+                self._wait_for_a_request()
+            return  # Hypercorn would only restart or stop its idle task
         await super().protocol_send(event)
 
-    def _bytes_arrived(self) -> None:
-        if not self._in_request and self._head_deadline.deadline == math.inf:
-            self._head_deadline.deadline = trio.current_time() + self._headers_timeout
+    def _wait_for_a_request(self) -> None:
+        self._head_begun = False
+        self._deadline.deadline = trio.current_time() + self.config.keep_alive_timeout
 
-    async def _close_past_head_deadline(self) -> None:
-        with self._head_deadline:
-            await trio.sleep_forever()
+    def _bytes_arrived(self) -> None:
+        if not self._in_request and not self._head_begun:
+            self._head_begun = True
+            head_deadline = trio.current_time() + self._headers_timeout
+            self._deadline.deadline = min(self._deadline.deadline, head_deadline)
+
+    async def _close_when_due(self) -> None:
+        """Close the connection past its deadline, or at shutdown unless it is answering a
+        request (Hypercorn closes that one after its answer)."""
+        with self._deadline:
+            await self.context.terminated.wait()
+            if self._in_request:
+                return
         await self.stream.aclose()  # the reader sees it closed; Hypercorn cleans up
 
 

@@ -13,18 +13,37 @@ import trio
 from storage.errors import StorageUnavailable
 
 MAX_AGE_S = 1.0
+TIMEOUT_S = 3.0
 
 
 class CachedCheck:
-    def __init__(self, check: Callable[[], Awaitable[None]], max_age: float = MAX_AGE_S) -> None:
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[None]],
+        max_age: float = MAX_AGE_S,
+        timeout: float = TIMEOUT_S,
+    ) -> None:
         self._check = check
         self._max_age = max_age
+        self._timeout = timeout
         self._failure: str | None = None  # why the last finished check failed
         self._at = -float("inf")  # when it finished
         self._running: trio.Event | None = None
 
     async def __call__(self) -> None:
-        """Raise StorageUnavailable unless the last check, or a new one, succeeded."""
+        """Raise StorageUnavailable unless the last check, or a new one, succeeded.
+
+        Waiting for a check longer than the timeout counts as a failure ("timeout"); a
+        fresh answer needs no wait, and no cancel scope, which is most of a poll's cost."""
+        if trio.current_time() - self._at >= self._max_age:
+            with trio.move_on_after(self._timeout) as waited:
+                await self._refresh()
+            if waited.cancelled_caught:
+                raise StorageUnavailable("timeout")
+        if self._failure is not None:
+            raise StorageUnavailable(self._failure)
+
+    async def _refresh(self) -> None:
         while trio.current_time() - self._at >= self._max_age:
             if self._running is not None:
                 await self._running.wait()  # a cancelled check leaves the result old: retry
@@ -40,5 +59,3 @@ class CachedCheck:
                 self._running = None
                 running.set()
             self._at = trio.current_time()  # not reached when cancelled: the next one checks
-        if self._failure is not None:
-            raise StorageUnavailable(self._failure)

@@ -4,6 +4,7 @@ PostgreSQL connection."""
 
 import pytest
 import trio
+import trio.testing
 
 from storage.errors import StorageUnavailable
 from storage.facade import Storage
@@ -74,6 +75,24 @@ async def test_a_cancelled_check_leaves_no_answer_behind(storage: Storage) -> No
         await started.wait()
         nursery.cancel_scope.cancel()
     await check()  # the cancelled check answered nothing: this one asks the database
+    assert runs == 2
+
+
+async def test_a_check_past_its_timeout_is_a_failure_and_the_next_asks_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runs = 0
+
+    async def first_hangs() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await trio.sleep_forever()
+
+    check = CachedCheck(first_hangs, max_age=60, timeout=3)
+    with pytest.raises(StorageUnavailable, match=r"^timeout$"):
+        await check()
+    await check()  # the timed-out check answered nothing: this one asks again
     assert runs == 2
 
 
