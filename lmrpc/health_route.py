@@ -9,6 +9,7 @@ ping (:mod:`storage.health`), so Quart's per-request machinery was nearly all of
 import json
 from typing import TYPE_CHECKING
 
+from lmrpc.plain_answer import headers_for, method_not_allowed, send_answer
 from lmrpc.request_body import App, Message, Receive, Send
 from storage.errors import StorageUnavailable
 
@@ -38,16 +39,14 @@ class HealthRoute:
         if scope["type"] != "http" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        if scope["method"] in _METHODS:
-            status, body = await self.answer()
-            headers = _headers(b"application/json", body)
-        else:
-            status, body = 405, b"method not allowed\n"
-            headers = [*_headers(b"text/plain", body), (b"allow", b"GET, HEAD")]
+        if scope["method"] not in _METHODS:
+            await method_not_allowed(send, b"GET, HEAD")
+            return
+        status, body = await self.answer()
+        headers = headers_for(b"application/json", body)
         if scope["method"] == "HEAD":
             body = b""  # a GET's headers without its body (RFC 9110 §9.3.2)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send_answer(send, status, headers, body)
 
     async def answer(self) -> tuple[int, bytes]:
         """200 when the storage answers (within the last second), else 503 and why."""
@@ -56,7 +55,3 @@ class HealthRoute:
         except StorageUnavailable as error:
             return 503, _json({"status": "unavailable", "reason": f"storage: {error}"})
         return 200, _OK
-
-
-def _headers(content_type: bytes, body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]

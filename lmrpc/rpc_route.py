@@ -2,10 +2,10 @@
 
 Quart-Trio's per-request machinery (request and app contexts, a nursery per request,
 werkzeug headers and responses) cost several times the call itself: measured with wrk on
-``license_servers.types`` (README, Architecture). Quart keeps every other route, the
-lifespan (the service's start and stop) and the answers for other methods on ``/rpc``
-(405). What API.md §1 says of ``/rpc`` (statuses, headers, limits) is kept here; the
-body's deadline and the keep-alive rules are :mod:`lmrpc.request_body`'s, which wraps both.
+``license_servers.types`` (README, Architecture). Quart keeps every other route and the
+lifespan (the service's start and stop); other methods on ``/rpc`` get 405 here. What
+API.md §1 says of ``/rpc`` (statuses, headers, limits) is kept here; the body's deadline
+and the keep-alive rules are :mod:`lmrpc.request_body`'s, which wraps both.
 """
 
 import uuid
@@ -17,6 +17,7 @@ from lmrpc.dispatch import dispatch
 from lmrpc.errors import INVALID_REQUEST, STORAGE_UNAVAILABLE, UNAUTHENTICATED, RpcError
 from lmrpc.identity import Identity
 from lmrpc.logs import log_call
+from lmrpc.plain_answer import headers_for, method_not_allowed, send_answer
 from lmrpc.registry import CallContext
 from lmrpc.request_body import App, Message, Receive, Send, declared_length
 from storage.errors import StorageUnavailable
@@ -43,17 +44,19 @@ class RpcRoute:
         self.app = app
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/rpc" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] != "/rpc":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await method_not_allowed(send, b"POST")
             return
         try:
             status, headers, body = await self._answer(scope["headers"], receive)
         except _ClientGone:
             return
         if body:
-            headers += [(b"content-type", JSON.encode()), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+            headers += headers_for(JSON.encode(), body)
+        await send_answer(send, status, headers, body)
 
     async def _answer(self, head: Headers, receive: Receive) -> Answer:
         service = self.service

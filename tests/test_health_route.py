@@ -79,3 +79,15 @@ def test_healthz_says_503_and_why_once_the_database_is_gone(
     assert document["status"] == "unavailable"
     assert document["reason"].startswith("storage: ")
     assert answer.content.endswith(b"}\n")
+
+
+def test_other_methods_on_rpc_get_405(shared_server: Server) -> None:
+    with raw_client(shared_server) as client:
+        for method in ["GET", "PUT"]:
+            client.head({"Content-Length": "0"}, target="/rpc", method=method)
+            client.body(b"")
+            answer = client.answer()
+            assert answer.status == 405
+            assert answer.headers[b"allow"] == b"POST"
+            assert answer.body == b"method not allowed\n"
+            client.next_cycle()
