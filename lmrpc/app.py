@@ -1,6 +1,7 @@
 """The HTTP face: a Quart-Trio app serving ``GET /healthz``, ``GET /metrics`` and
 ``GET /openrpc.json``, with ``POST /rpc`` answered in front of it (:mod:`lmrpc.rpc_route`)."""
 
+import gc
 import logging
 from typing import Any
 
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None) -> QuartTrio:
     @app.before_serving
     async def _start() -> None:
         await service.start(app.nursery)
+        # What exists now (modules, models, statements, the service) lives as long as the
+        # process: out of the collector's reach, a full collection no longer walks it
+        # (≈ 0.1 s of CPU each, several a minute under load: 10-20 % of a batch's CPU).
+        gc.freeze()
 
     @app.after_serving
     async def _stop() -> None:
