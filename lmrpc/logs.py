@@ -7,6 +7,7 @@ log without them (storage/engine.py, storage/runner.py).
 
 import json
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: the agent configures logging without serv
 calls = logging.getLogger("lmrpc.calls")
 
 _CALL_FIELDS = ("request_id", "call_id", "method", "cluster", "outcome", "duration_ms")
+_NEEDS_QUOTES = re.compile(r'[\s="]')
 
 
 class JsonLines(logging.Formatter):
@@ -48,9 +50,7 @@ def _plain(value: Any) -> Any:
     """A value as it goes into a plain line: a string a client chose (method, call id) is
     quoted and escaped when it holds a line break, a control character, a space, ``=`` or a
     quote, so no input can forge a line or a field."""
-    if isinstance(value, str) and (
-        not value.isprintable() or any(c.isspace() or c in '="' for c in value)
-    ):
+    if isinstance(value, str) and (not value.isprintable() or _NEEDS_QUOTES.search(value)):
         return json.dumps(value)
     return value
 
@@ -58,7 +58,8 @@ def _plain(value: Any) -> Any:
 def log_call(
     request_id: str, identity: "Identity", call: "jsonrpc.Call", code: int | None, seconds: float
 ) -> None:
-    """One line for one call."""
+    """One line for one call. The record is made and handed to the handlers directly:
+    ``Logger.info`` would also look up the caller's frame, which a call line never shows."""
     if not calls.isEnabledFor(logging.INFO):
         return
     fields = {
@@ -69,4 +70,5 @@ def log_call(
         "outcome": "ok" if code is None else code,
         "duration_ms": round(seconds * 1000, 3),
     }
-    calls.info(" ".join(f"{k}={_plain(v)}" for k, v in fields.items()), extra=fields)
+    message = " ".join(f"{k}={_plain(v)}" for k, v in fields.items())
+    calls.handle(calls.makeRecord(calls.name, logging.INFO, __file__, 0, message, (), None, extra=fields))
