@@ -71,4 +71,6 @@ def log_call(
         "duration_ms": round(seconds * 1000, 3),
     }
     message = " ".join(f"{k}={_plain(v)}" for k, v in fields.items())
-    calls.handle(calls.makeRecord(calls.name, logging.INFO, __file__, 0, message, (), None, extra=fields))
+    calls.handle(
+        calls.makeRecord(calls.name, logging.INFO, __file__, 0, message, (), None, extra=fields)
+    )
