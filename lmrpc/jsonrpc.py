@@ -23,9 +23,6 @@ _ESCAPED_COLON = re.compile(rb"\\u003[aA]")  # a colon in a string, not in the b
 # digits are mapped to one and searched for (a regex is slow on the many short numbers).
 _DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
 _LONG_NUMBER = b"0" * 19
-# Nesting every parser here takes (json's limit is the interpreter's stack, orjson writes
-# at most 254 levels, reads 1024).
-ORJSON_DEPTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,28 +120,16 @@ def _orjson_agrees(body: bytes, document: Any) -> bool:
 
     Repeated names: outside strings a colon separates a member's name from its value, and
     orjson writes every member with one; inside strings colons are the same in both texts
-    unless one was escaped. So the body has more colons exactly when a name repeated."""
+    unless one was escaped. So the body has more colons exactly when a name repeated.
+    Nesting: orjson reads 1,024 levels, json as many as the interpreter's stack allows;
+    orjson writes at most 254, which json always reads."""
     if _ESCAPED_COLON.search(body) or _LONG_NUMBER in body.translate(_DIGITS_AS_ZEROS):
         return False
-    brackets = body.count(b"[") + body.count(b"{")  # at least the depth
-    if brackets > ORJSON_DEPTH and not _depth_at_most(document, ORJSON_DEPTH):
+    try:
+        written = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # nested past 254 levels
         return False
-    return body.count(b":") == orjson.dumps(document).count(b":")
-
-
-def _depth_at_most(document: Any, limit: int) -> bool:
-    """Whether arrays and objects nest at most ``limit`` deep in ``document``."""
-    level = [document] if isinstance(document, dict | list) else []
-    for _ in range(limit):
-        level = [
-            child
-            for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
-            return True
-    return False
+    return body.count(b":") == written.count(b":")
 
 
 def decode(body: bytes, max_batch: int) -> tuple[bool, list[Call | BadCall]]:

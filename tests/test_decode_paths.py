@@ -120,7 +120,7 @@ def test_a_repeated_name_at_any_depth_is_refused(members: list[Any], depth: int)
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(100, 400), st.sampled_from([("[", "]"), ('{"a":', "}"), ('[{"a":', "}]")]))
-def test_nesting_past_the_fast_paths_limit_reads_the_same(
+def test_nesting_about_the_fast_paths_limit_reads_the_same(
     depth: int, brackets: tuple[str, str]
 ) -> None:
     """(Deeper, json's own limit depends on the interpreter's stack at the call.)"""
