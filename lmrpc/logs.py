@@ -9,7 +9,10 @@ import json
 import logging
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # annotations only: the agent configures logging without server modules
     from lmrpc import jsonrpc
@@ -35,8 +38,51 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# The call lines of the request being answered, written together when it is answered.
+_held: ContextVar[list[str] | None] = ContextVar("lmrpc_held_call_lines", default=None)
+
+
+class _Lines(logging.StreamHandler[TextIO]):
+    """stderr, where the call lines of one request are written together: a batch of 100
+    calls makes one write instead of 100 (a write per line cost ≈ 10 % of its CPU)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        held = _held.get()
+        if held is None or record.name != calls.name:
+            super().emit(record)
+            return
+        try:
+            held.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+
+    def write(self, lines: list[str]) -> None:
+        self.acquire()
+        try:
+            self.stream.write("".join(lines))
+            self.flush()
+        finally:
+            self.release()
+
+
+@contextmanager
+def call_lines() -> Iterator[None]:
+    """Hold the call lines logged within (by this task and the tasks it starts) and write
+    them together at the end."""
+    lines: list[str] = []
+    token = _held.set(lines)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        if lines:
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, _Lines):
+                    handler.write(lines)
+
+
 def configure(log_format: str, level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Lines(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonLines())
     else:
