@@ -27,10 +27,10 @@ from functools import partial
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Event, Updated
-from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import AppWrapper, LifespanState
 
+from lmrpc.response_head import HeadWithBodyTCPServer
 from lmrpc.settings import Settings
 
 log = logging.getLogger("lmrpc.connections")
@@ -120,8 +120,9 @@ class _WatchedStream(trio.abc.HalfCloseableStream):
         await self._stream.aclose()
 
 
-class GuardedTCPServer(TCPServer):
-    """Hypercorn's connection handler, counted in a table and with a request-head deadline."""
+class GuardedTCPServer(HeadWithBodyTCPServer):
+    """Hypercorn's connection handler, counted in a table and with a request-head deadline
+    (and a response's head sent with its body: :mod:`lmrpc.response_head`)."""
 
     def __init__(
         self,
