@@ -28,11 +28,11 @@ from functools import partial
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, RawData, Updated
-from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.events import Event, Updated
 from hypercorn.trio.worker_context import TrioSingleTask, WorkerContext
 from hypercorn.typing import AppWrapper, LifespanState
 
+from lmrpc.response_head import HeadWithBodyTCPServer
 from lmrpc.settings import Settings
 
 log = logging.getLogger("lmrpc.connections")
@@ -134,10 +134,11 @@ class _NotStarted(TrioSingleTask):
         pass
 
 
-class GuardedTCPServer(TCPServer):
+class GuardedTCPServer(HeadWithBodyTCPServer):
     """Hypercorn's connection handler, counted in a table, with one deadline: the keep-alive
     timeout while it waits for a request, the head's deadline from the head's first byte,
-    none during a request (the body's deadline is :mod:`lmrpc.request_body`'s)."""
+    none during a request (the body's deadline is :mod:`lmrpc.request_body`'s); a response's
+    head goes out with its body (:mod:`lmrpc.response_head`)."""
 
     def __init__(
         self,
@@ -174,8 +175,6 @@ class GuardedTCPServer(TCPServer):
             self._table.remove(self)
 
     async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, RawData) and not event.data:
-            return  # h11's end of a sized body: Hypercorn would take a lock and yield for it
         if isinstance(event, Updated):  # Hypercorn's word for a request begun or finished
             self._in_request = not event.idle
             if self._in_request:

@@ -44,6 +44,13 @@ SLOTS_PER_BATCH = 2
 EXTRA_INPUT = "Extra inputs are not permitted"  # pydantic's words for an unknown name
 
 
+@cache
+def field_names(model: type[BaseModel]) -> frozenset[str]:
+    """The model's field names (``model_fields`` is a property that costs more per call than
+    validating the params)."""
+    return frozenset(model.model_fields)
+
+
 def validate_params(model: type[BaseModel], params: Any) -> BaseModel:
     """Check params against ``model``; every problem becomes a -32602 ``errors`` entry.
 
@@ -52,7 +59,7 @@ def validate_params(model: type[BaseModel], params: Any) -> BaseModel:
     for seconds."""
     if isinstance(params, list):
         raise invalid_params("params", "params must be given by name")
-    fields = model.model_fields
+    fields = field_names(model)
     if params is not None and len(params) > len(fields):
         unknown = (name for name in params if name not in fields)
         raise invalid_params_of((name, EXTRA_INPUT) for name in unknown)

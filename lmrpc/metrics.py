@@ -49,14 +49,22 @@ class ServiceMetrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        # (method, outcome[, organization]) → its counter and histogram children
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
 
     def observe(
         self, call: jsonrpc.Call, code: int | None, seconds: float, organization: str | None
     ) -> None:
         method = call.method if call.method in METHODS else "unknown"  # bounded labels
-        org = [organization or ""] if self.per_tenant else []
-        self.calls.labels(method, "ok" if code is None else str(code), *org).inc()
-        self.latency.labels(method, *org).observe(seconds)
+        org = (organization or "",) if self.per_tenant else ()
+        key = (method, "ok" if code is None else str(code), *org)
+        children = self._children.get(key)
+        if children is None:  # looking a child up by its labels costs more than using it
+            children = self.calls.labels(*key), self.latency.labels(method, *org)
+            self._children[key] = children
+        calls, latency = children
+        calls.inc()
+        latency.observe(seconds)
 
     def collect(self, tenants: list[Tenant]) -> list[Metric]:
         """The service's metrics; with multi-tenancy only the samples of ``tenants``."""

@@ -16,7 +16,7 @@ from lmrpc.auth import Unauthenticated
 from lmrpc.dispatch import dispatch
 from lmrpc.errors import INVALID_REQUEST, STORAGE_UNAVAILABLE, UNAUTHENTICATED, RpcError
 from lmrpc.identity import Identity
-from lmrpc.logs import log_call
+from lmrpc.logs import call_lines, log_call
 from lmrpc.plain_answer import headers_for, method_not_allowed, send_answer
 from lmrpc.registry import CallContext
 from lmrpc.request_body import App, Message, Receive, Send, declared_length
@@ -93,14 +93,15 @@ class RpcRoute:
         def context_for(who: Identity) -> CallContext:
             return CallContext(who, tenant.storage, tenant.actors)
 
-        answer = await dispatch(
-            body,
-            identity,
-            context_for,
-            service.settings.max_batch,
-            observe,
-            max_response_bytes=service.settings.max_response_bytes,
-        )
+        with call_lines():
+            answer = await dispatch(
+                body,
+                identity,
+                context_for,
+                service.settings.max_batch,
+                observe,
+                max_response_bytes=service.settings.max_response_bytes,
+            )
         if answer is None:
             return 204, [], b""
         return 200, [(b"x-request-id", request_id.encode("latin-1"))], answer

@@ -5,7 +5,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
+import orjson
+from sqlalchemy import (
+    Connection,
+    Integer,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.rows import now, timestamp
 from storage.schema import bookings, features, jobs, products
@@ -58,10 +71,34 @@ _RESOLVE_FEATURES = (
 _JOB_OWNERS = select(jobs.c.id, jobs.c.cluster_client_id).where(
     jobs.c.id.in_(bindparam("ids", expanding=True))
 )
-# RETURNING without a guaranteed order is several times cheaper than SQLAlchemy's ordered
-# variant; rows are matched back by content, and equal rows are interchangeable.
-_INSERT_BOOKINGS = insert(bookings).returning(
-    bookings.c.id, bookings.c.job_id, bookings.c.feature_id, bookings.c.quantity
+# Bookings are inserted by one statement with the same few parameters however many rows:
+# the rows travel as three arrays (PostgreSQL) or one JSON text (SQLite). Row by row,
+# SQLAlchemy's and the driver's parameter handling was most of a group commit's storage
+# time (≈ 30 % of a batch's CPU on PostgreSQL). RETURNING gives no order: rows are matched
+# back by content, and equal rows are interchangeable.
+_BOOKING_COLUMNS = ["job_id", "feature_id", "quantity", "created_at"]
+_CREATED_AT = bindparam("created_at", type_=bookings.c.created_at.type)
+_RETURNED = (bookings.c.id, bookings.c.job_id, bookings.c.feature_id, bookings.c.quantity)
+_ARRAYS = (
+    func.unnest(
+        *(cast(bindparam(name), ARRAY(Integer)) for name in ("jobs", "features", "quantities"))
+    )
+    .table_valued("job_id", "feature_id", "quantity")
+    .render_derived()
+)
+_INSERT_BOOKINGS_POSTGRESQL = (
+    insert(bookings)
+    .from_select(_BOOKING_COLUMNS, select(*_ARRAYS.c, _CREATED_AT))
+    .returning(*_RETURNED)
+)
+_JSON_ROWS = func.json_each(bindparam("rows")).table_valued("value")
+_INSERT_BOOKINGS_SQLITE = (
+    insert(bookings)
+    .from_select(
+        _BOOKING_COLUMNS,
+        select(*(func.json_extract(_JSON_ROWS.c.value, f"$[{i}]") for i in range(3)), _CREATED_AT),
+    )
+    .returning(*_RETURNED)
 )
 _SET_BOOKED_TOTAL = (
     update(features)
@@ -103,12 +140,17 @@ def insert_bookings(
     if not requests:
         return []
     created = now()
-    rows = [
-        {"job_id": job_id, "feature_id": feature_id, "quantity": quantity, "created_at": created}
-        for job_id, feature_id, quantity in requests
-    ]
+    if conn.dialect.name == "postgresql":
+        statement = _INSERT_BOOKINGS_POSTGRESQL
+        values: dict[str, Any] = {
+            name: [request[i] for request in requests]
+            for i, name in enumerate(("jobs", "features", "quantities"))
+        }
+    else:
+        statement = _INSERT_BOOKINGS_SQLITE
+        values = {"rows": orjson.dumps(requests).decode()}
     ids: dict[tuple[int, int, int], list[int]] = {}
-    for id_, *key in conn.execute(_INSERT_BOOKINGS, rows):
+    for id_, *key in conn.execute(statement, {**values, "created_at": created}):
         ids.setdefault(tuple(key), []).append(id_)
     stamp = timestamp(created)
     return [

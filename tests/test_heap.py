@@ -15,6 +15,7 @@ async def test_the_start_freezes_what_lives_as_long_as_the_server(
     database_url: str, tokens: TokenFactory, tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     gc.unfreeze()
+    threshold = gc.get_threshold()
     settings = Settings(
         database_url=database_url,
         data_dir=tmp_path,
@@ -25,6 +26,8 @@ async def test_the_start_freezes_what_lives_as_long_as_the_server(
     try:
         await service.start(nursery)
         assert gc.get_freeze_count() > 10_000  # the modules and the app, at least
+        assert gc.get_threshold()[0] > threshold[0]  # fewer young collections
     finally:
         await service.stop()
         gc.unfreeze()  # the test process goes on allocating and freeing as before
+        gc.set_threshold(*threshold)
