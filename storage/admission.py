@@ -105,6 +105,18 @@ _SET_BOOKED_TOTAL = (
     .where(features.c.id == bindparam("feature_id"))
     .values(booked_total=bindparam("booked_total"))
 )
+# PostgreSQL: one statement for any number of features (executemany ran one UPDATE per
+# feature); the rows are locked already, so its row order does not matter.
+_NEW_TOTALS = (
+    func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("totals", type_=ARRAY(Integer)))
+    .table_valued("id", "booked_total")
+    .render_derived(name="new_totals")
+)
+_SET_BOOKED_TOTALS_PG = (
+    update(features)
+    .where(features.c.id == _NEW_TOTALS.c.id)
+    .values(booked_total=_NEW_TOTALS.c.booked_total)
+)
 
 
 def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[int, FeatureRow]:
@@ -127,10 +139,12 @@ def resolve_features(
 
 
 def job_owners(conn: Connection, job_ids: Iterable[int]) -> dict[int, str]:
-    """Job id → cluster_client_id for the jobs that exist."""
-    return {
-        id_: cluster for id_, cluster in conn.execute(_JOB_OWNERS, {"ids": sorted(set(job_ids))})
-    }
+    """Job id → cluster_client_id for the jobs that exist (no query for no ids: a group
+    commit of jobs alone has none)."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    return {id_: cluster for id_, cluster in conn.execute(_JOB_OWNERS, {"ids": ids})}
 
 
 def insert_bookings(
@@ -167,13 +181,15 @@ def insert_bookings(
 
 def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
     """Write features' new ``booked_total`` values, in feature id order."""
-    if booked_totals:
+    if not booked_totals:
+        return
+    ordered = sorted(booked_totals.items())
+    if conn.dialect.name == "postgresql":
+        ids, totals = (list(column) for column in zip(*ordered, strict=True))
+        conn.execute(_SET_BOOKED_TOTALS_PG, {"ids": ids, "totals": totals})
+    else:
         conn.execute(
-            _SET_BOOKED_TOTAL,
-            [
-                {"feature_id": fid, "booked_total": value}
-                for fid, value in sorted(booked_totals.items())
-            ],
+            _SET_BOOKED_TOTAL, [{"feature_id": fid, "booked_total": v} for fid, v in ordered]
         )
 
 
