@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from bench import seed
 from lmrpc import keys
 from lmrpc.auth import KeyStore, TokenVerifier

@@ -18,8 +18,7 @@ from pydantic import (
 )
 
 from lmrpc.text import has_control
-from storage.list_fields import LIST_FIELDS
-from storage.listing import ListQuery
+from storage.list_fields import LIST_FIELDS, ListQuery
 
 MAX_INT = 2**31 - 1
 

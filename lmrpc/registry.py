@@ -15,7 +15,7 @@ from lmrpc.identity import Identity
 from lmrpc.params import NoParams
 
 if TYPE_CHECKING:
-    from actors import Supervisor
+    from actors.supervisor import Supervisor
     from storage.facade import Storage
 
 

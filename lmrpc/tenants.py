@@ -11,7 +11,7 @@ from pathlib import Path
 import trio
 from sqlalchemy.engine import make_url
 
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from storage import migrate
 from storage.engine import is_sqlite
 from storage.errors import StorageUnavailable

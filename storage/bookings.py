@@ -7,7 +7,8 @@ from sqlalchemy import Connection, select
 from storage import admission
 from storage.errors import NotFound, OwnerCheck
 from storage.jobs import booking_json
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.schema import bookings, jobs
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Table, delete, insert, select, update
 from storage import features as features_
 from storage import license_servers as servers_
 from storage.errors import Conflict, NotFound
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.rows import chunked, require, unique
 from storage.schema import configurations, features, license_servers
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.errors import NotFound
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.rows import chunked, require, unique
 from storage.schema import configurations, features, products
 

@@ -8,7 +8,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import admission
 from storage.errors import NotFound, OwnerCheck
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.rows import chunked, now, timestamp
 from storage.schema import bookings, jobs
 

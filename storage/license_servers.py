@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from storage.errors import Conflict
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.rows import chunked, require
 from storage.schema import configurations, license_servers
 

@@ -1,12 +1,24 @@
 """``LIST_FIELDS`` is the one declaration of what each list may be searched and sorted by
 (API.md §5): the params models, the queries of ``storage.listing`` and the CLI's choices all
 derive from it, so a field cannot be advertised in one place and missing in another.
+``ListQuery`` is what a caller asked a list for, as the RPC layer hands it to storage.
 
 A module of its own, without SQLAlchemy, so the CLI starts without loading it.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """What a caller asked a list for (API.md §5); validated by the RPC layer."""
+
+    search: str | None = None
+    sort_field: str | None = None
+    sort_ascending: bool = True
+    limit: int | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,22 +1,9 @@
 """Search, sort and paging for list queries, shared by every resource, over the fields
 ``storage.list_fields.LIST_FIELDS`` declares."""
 
-from dataclasses import dataclass
-
 from sqlalchemy import Select, func, or_
 
-from storage.list_fields import LIST_FIELDS
-
-
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    """What a caller asked a list for (API.md §5); validated by the RPC layer."""
-
-    search: str | None = None
-    sort_field: str | None = None
-    sort_ascending: bool = True
-    limit: int | None = None
-    offset: int = 0
+from storage.list_fields import LIST_FIELDS, ListQuery
 
 
 def apply(

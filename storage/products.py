@@ -5,7 +5,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from storage.errors import Conflict
-from storage.listing import ListQuery, apply
+from storage.list_fields import ListQuery
+from storage.listing import apply
 from storage.rows import require, unique
 from storage.schema import features, products
 

@@ -18,7 +18,7 @@ import pytest
 import trio
 
 import lmrpc.methods  # noqa: F401  (registers the methods)
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from lmrpc import jsonrpc
 from lmrpc.dispatch import run_call
 from lmrpc.errors import RpcError

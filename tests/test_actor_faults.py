@@ -12,7 +12,7 @@ import pytest
 import trio
 from sqlalchemy.engine import make_url
 
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from lmrpc import jsonrpc
 from lmrpc.dispatch import respond
 from lmrpc.identity import Identity

@@ -3,7 +3,8 @@
 import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
-from actors import BookingRequest, Supervisor
+from actors.supervisor import Supervisor
+from actors.transactions import BookingRequest
 from lmrpc.errors import Forbidden
 from storage.errors import NotEnoughLicenses, NotFound
 from storage.facade import Storage

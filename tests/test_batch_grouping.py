@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from actors import Supervisor
 from actors.feature_actor import FeatureActor
+from actors.supervisor import Supervisor
 from lmrpc.dispatch import dispatch
 from lmrpc.identity import Identity
 from lmrpc.registry import CallContext

@@ -1,7 +1,9 @@
 """The resource commands (``lmrpc usage …`` too) are derived from the method registry: every
 method's params are the command's options (an argument for ids) with the model's required
 flags and choices, a param the registry gains reaches the command line with no edit to the
-CLI, the examples in ``--help`` parse, and ``lmrpc --help`` does not load the params models.
+CLI, the examples in ``--help`` parse, ``lmrpc --help`` does not load the params models, and
+the resource commands load them without their handlers' storage and actors (no SQLAlchemy,
+no Trio).
 
 No server is needed: argv is parsed by the real command and turned into the params it would
 send; tests/test_cli.py sends them to a real server on both backends.
@@ -303,13 +305,16 @@ def test_list_options_send_exactly_what_was_given(case: tuple[str, list[str], An
 
 
 def _modules_after(*argv: str) -> set[str]:
-    """The modules ``lmrpc *argv`` imported, in a fresh interpreter."""
+    """The modules ``lmrpc *argv`` ran, in a fresh interpreter (not those imported lazily
+    and never used)."""
     script = (
-        "import json, sys\n"
+        "import importlib.util, json, sys\n"
         f"sys.argv = ['lmrpc', *{list(argv)!r}]\n"
         "from lmrpc.console import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\n"
+        "ran = [name for name, module in sys.modules.items()\n"
+        "       if not isinstance(module, importlib.util._LazyModule)]\n"
+        "sys.stdout.write('\\n' + json.dumps(sorted(ran)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
@@ -318,10 +323,22 @@ def _modules_after(*argv: str) -> set[str]:
 
 
 def test_only_resource_commands_load_the_params_models() -> None:
-    heavy = {"lmrpc.methods", "lmrpc.registry", "lmrpc.params", "actors", "storage", "sqlalchemy"}
+    models = {"lmrpc.methods", "lmrpc.registry", "lmrpc.params", "actors", "storage"}
     for argv in (["--help"], ["call", "--help"], ["agent", "--help"], ["db", "--help"]):
-        assert not heavy & _modules_after(*argv), argv
-    assert heavy <= _modules_after("products", "list", "--help")
+        assert not models & _modules_after(*argv), argv
+    assert models <= _modules_after("products", "list", "--help")
+
+
+# What the params models may use when they are defined; the rest is for handlers.
+LIGHT = {"storage", "storage.list_fields", "storage.errors", "actors", "actors.usage"}
+
+
+@pytest.mark.parametrize("argv", [["jobs", "--help"], ["usage", "history", "--help"]])
+def test_resource_commands_load_no_storage_or_actors(argv: list[str]) -> None:
+    ran = _modules_after(*argv)
+    assert "lmrpc.methods.jobs" in ran and "lmrpc.methods.usage" in ran
+    assert not {name for name in ran if name.partition(".")[0] in ("sqlalchemy", "trio")}
+    assert {name for name in ran if name.partition(".")[0] in ("storage", "actors")} <= LIGHT
 
 
 def test_lmrpc_ui_help_shows_the_lifetimes_without_loading_the_sign_in_store() -> None:

@@ -9,9 +9,16 @@ import pytest
 import trio
 from sqlalchemy import event, func, select
 
-from actors import BookingRequest, Supervisor
 from actors.job_coordinator import admit_job
-from actors.transactions import FeatureGroup, Item, JobRequest, JobSpec, commit_items
+from actors.supervisor import Supervisor
+from actors.transactions import (
+    BookingRequest,
+    FeatureGroup,
+    Item,
+    JobRequest,
+    JobSpec,
+    commit_items,
+)
 from storage import jobs as job_rows
 from storage.errors import Conflict, NotEnoughLicenses
 from storage.facade import Storage

@@ -10,7 +10,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from lmrpc import jsonrpc
 from lmrpc.budget import ResponseBudget, framing
 from lmrpc.dispatch import SLOTS_PER_BATCH, dispatch

@@ -6,7 +6,7 @@ import threading
 import trio
 from sqlalchemy import Connection, text
 
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from storage.facade import Storage
 from tests.conftest import Rpc
 from tests.factories import make_feature

@@ -11,7 +11,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import Supervisor
+from actors.supervisor import Supervisor
 from storage.facade import Storage
 from storage.series import Sample, points
 from tests import rpc_objects as make

@@ -41,4 +41,11 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    build(sys.argv[1] if len(sys.argv) > 1 else None)(prog_name="lmrpc")  # also python -m lmrpc
+    """The console script (also python -m lmrpc); the client's commands load storage and
+    actors lazily (lmrpc.cli.lazy_imports), the server's as they always do."""
+    from lmrpc.cli import lazy_imports, server
+
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command not in server.COMMANDS:
+        lazy_imports.install()
+    build(command)(prog_name="lmrpc")

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from actors import BookingRequest
+from actors import transactions
 from lmrpc.params import Id, IdParams, ListParams, Params, Positive, list_params, list_query
 from lmrpc.registry import CallContext, batched, method
 from storage import bookings
@@ -20,7 +20,7 @@ BookingList = list_params("bookings", "BookingList")
 @method("bookings.create", permission="booking:create", params=BookingCreate)
 async def create(ctx: CallContext, p: BookingCreate) -> dict[str, Any]:
     """Book licenses of a feature for a job, or -32010 when not enough are free."""
-    request = BookingRequest(p.job_id, p.quantity, ctx.identity.check_owner)
+    request = transactions.BookingRequest(p.job_id, p.quantity, ctx.identity.check_owner)
     return await ctx.actors.book(p.feature_id, request)
 
 
@@ -31,7 +31,7 @@ async def create_many(
     """The bookings of a batch: one message per feature to its actor, not a task per call."""
     check_owner = ctx.identity.check_owner
     return await ctx.actors.book_many(
-        [(p.feature_id, BookingRequest(p.job_id, p.quantity, check_owner)) for p in ps]
+        [(p.feature_id, transactions.BookingRequest(p.job_id, p.quantity, check_owner)) for p in ps]
     )
 
 

@@ -24,7 +24,7 @@ from lmrpc.params import (
 )
 from lmrpc.registry import CallContext, method
 from storage import configurations
-from storage.listing import ListQuery
+from storage.list_fields import ListQuery
 
 ServerType = Literal["flexlm", "rlm", "lsdyna", "lmx", "olicense", "dsls"]
 SERVER_TYPES: list[str] = list(get_args(ServerType))

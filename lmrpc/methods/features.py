@@ -1,10 +1,9 @@
 """features.* methods; counters change here or by the agent's bulk_update, and the feature
 actors are told so (they cache counters)."""
 
-from typing import Annotated, Any, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired
 
 from pydantic import ConfigDict, Field, model_validator, with_config
-from sqlalchemy import Connection
 from typing_extensions import TypedDict
 
 from actors.usage import seconds
@@ -24,7 +23,10 @@ from lmrpc.params import (
 )
 from lmrpc.registry import CallContext, method
 from storage import checkouts, features, history
-from storage.listing import ListQuery
+from storage.list_fields import ListQuery
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 MAX_BULK = 10_000
 
@@ -147,7 +149,7 @@ async def bulk_update(ctx: CallContext, p: BulkUpdate) -> dict[str, int]:
     moment = ctx.actors.clock()
     resolution = ctx.actors.sampler.resolution
 
-    def report(conn: Connection) -> dict[str, int]:
+    def report(conn: "Connection") -> dict[str, int]:
         reported = features.bulk_update(conn, ctx.cluster, entries)
         history.record(conn, resolution, seconds(moment), reported.counters)
         checkouts.replace(conn, {reported.ids[key]: sets for key, sets in given.items()}, moment)

@@ -4,8 +4,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from actors.job_coordinator import admit_job
-from actors.transactions import JobSpec
+from actors import job_coordinator, transactions
 from lmrpc.params import (
     IdParams,
     ListParams,
@@ -19,7 +18,7 @@ from lmrpc.params import (
 )
 from lmrpc.registry import CallContext, method
 from storage import jobs
-from storage.listing import ListQuery
+from storage.list_fields import ListQuery
 
 ProductFeature = Annotated[str, Field(min_length=3, max_length=511, pattern=r"^[^.]+\..+$")]
 
@@ -49,8 +48,9 @@ async def create(ctx: CallContext, p: JobCreate) -> dict[str, Any]:
     """Create a job with its bookings, all or nothing (the slurmctld prolog)."""
     cluster = p.cluster_client_id or ctx.cluster
     ctx.identity.check_owner(cluster)
-    spec = JobSpec(p.slurm_job_id, cluster, p.username, p.lead_host)
-    return await admit_job(ctx.actors, spec, [(b.product_feature, b.quantity) for b in p.bookings])
+    spec = transactions.JobSpec(p.slurm_job_id, cluster, p.username, p.lead_host)
+    wanted = [(b.product_feature, b.quantity) for b in p.bookings]
+    return await job_coordinator.admit_job(ctx.actors, spec, wanted)
 
 
 @method("jobs.get", permission="job:read", params=IdParams)

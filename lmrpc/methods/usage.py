@@ -10,10 +10,8 @@ from actors.usage import HOUR, seconds
 from lmrpc.errors import NO_CLUSTER, RpcError
 from lmrpc.params import Id, Name, Params, Positive
 from lmrpc.registry import CallContext, method
-from storage import admission, checkouts, history, refusals
+from storage import admission, checkouts, history, refusals, rows, schema
 from storage.errors import NotFound
-from storage.rows import require, timestamp
-from storage.schema import features
 
 MAX_POINTS = 10_000
 # Default steps, finest first: the first one giving at most DEFAULT_POINTS points is used.
@@ -87,9 +85,11 @@ class ByUserParams(Params):
     cluster_client_id: Name | None = None
 
 
-def _stamped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _stamped(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Unix seconds → RFC 3339 UTC."""
-    return [{**row, "t": timestamp(datetime.fromtimestamp(row["t"], UTC))} for row in rows]
+    return [
+        {**point, "t": rows.timestamp(datetime.fromtimestamp(point["t"], UTC))} for point in points
+    ]
 
 
 def default_step(span: int, finest: int) -> int:
@@ -115,7 +115,7 @@ async def history_of(ctx: CallContext, p: HistoryParams) -> list[dict[str, Any]]
         if product_feature is None:
             assert p.feature_id is not None
             feature_id = p.feature_id
-            require(conn, features, feature_id, "feature")
+            rows.require(conn, schema.features, feature_id, "feature")
         else:
             found = admission.resolve_features(conn, ctx.cluster, [product_feature])
             if product_feature not in found:
@@ -136,7 +136,7 @@ async def refusals_of(ctx: CallContext, p: RefusalParams) -> list[dict[str, Any]
 
     def read(conn: Any) -> list[dict[str, Any]]:
         if feature_id is not None:
-            require(conn, features, feature_id, "feature")
+            rows.require(conn, schema.features, feature_id, "feature")
         return refusals.read(conn, feature_id, since, until, step)
 
     return _stamped(await ctx.storage.read(read))
