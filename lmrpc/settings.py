@@ -7,7 +7,7 @@ from platformdirs import user_data_path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.engine import DEFAULT_DB_TIMEOUT_S
+from storage.timeouts import DEFAULT_DB_TIMEOUT_S
 
 EMBEDDED_ISSUER = "lmrpc-local"
 

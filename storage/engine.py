@@ -8,12 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from storage.checkpoint import WAL_SIZE_LIMIT, WRITER_LIMIT_PAGES
+from storage.timeouts import DEFAULT_DB_TIMEOUT_S
 
-# How long one transaction may wait on the database, in seconds (``LMRPC_DB_TIMEOUT``,
-# lmrpc/settings.py). It bounds SQLite's busy wait, PostgreSQL's statement timeout (its
-# lock timeout is 80 % of it, so a lock wait fails first and says so), and a transaction's
-# wait in the storage queue (storage/runner.py). A stuck database becomes ``-32050``.
-DEFAULT_DB_TIMEOUT_S = 10.0
 PG_CONNECT_TIMEOUT_S = 5
 
 

@@ -12,6 +12,7 @@ from storage import engine as engines
 from storage.checkpoint import Checkpointer
 from storage.health import CachedCheck
 from storage.runner import ThreadRunner
+from storage.timeouts import DEFAULT_DB_TIMEOUT_S
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ class Storage:
         *,
         threads: int = POSTGRES_THREADS,
         schema: str | None = None,
-        timeout: float = engines.DEFAULT_DB_TIMEOUT_S,
+        timeout: float = DEFAULT_DB_TIMEOUT_S,
     ) -> None:
         """``schema``: a PostgreSQL schema holding a tenant's tables (multi-tenancy);
         ``timeout``: the seconds a transaction may wait on the database or in a queue."""

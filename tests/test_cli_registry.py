@@ -10,11 +10,13 @@ send; tests/test_cli.py sends them to a real server on both backends.
 """
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pytest
@@ -304,9 +306,9 @@ def test_list_options_send_exactly_what_was_given(case: tuple[str, list[str], An
 # -- start time ----------------------------------------------------------------------------------
 
 
-def _modules_after(*argv: str) -> set[str]:
+def _modules_after(*argv: str, env: dict[str, str] | None = None) -> set[str]:
     """The modules ``lmrpc *argv`` ran, in a fresh interpreter (not those imported lazily
-    and never used)."""
+    and never used), with ``env`` added to the environment."""
     script = (
         "import importlib.util, json, sys\n"
         f"sys.argv = ['lmrpc', *{list(argv)!r}]\n"
@@ -317,7 +319,12 @@ def _modules_after(*argv: str) -> set[str]:
         "sys.stdout.write('\\n' + json.dumps(sorted(ran)))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, **(env or {})},
     )
     return set(json.loads(done.stdout.splitlines()[-1]))
 
@@ -339,6 +346,13 @@ def test_resource_commands_load_no_storage_or_actors(argv: list[str]) -> None:
     assert "lmrpc.methods.jobs" in ran and "lmrpc.methods.usage" in ran
     assert not {name for name in ran if name.partition(".")[0] in ("sqlalchemy", "trio")}
     assert {name for name in ran if name.partition(".")[0] in ("storage", "actors")} <= LIGHT
+
+
+def test_a_token_is_minted_without_loading_sqlalchemy(tmp_path: Path) -> None:
+    """``lmrpc token`` reads the settings (the data directory's key), not the storage."""
+    ran = _modules_after("token", "--client-id", "a", env={"LMRPC_DATA_DIR": str(tmp_path)})
+    assert "lmrpc.settings" in ran and "lmrpc.keys" in ran
+    assert not {name for name in ran if name.partition(".")[0] == "sqlalchemy"}
 
 
 def test_lmrpc_ui_help_shows_the_lifetimes_without_loading_the_sign_in_store() -> None:
