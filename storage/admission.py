@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from storage.rows import now, timestamp
+from storage.rows import now, timestamp, update_by_id
 from storage.schema import bookings, features, jobs, products
 
 
@@ -100,23 +100,6 @@ _INSERT_BOOKINGS_SQLITE = (
     )
     .returning(*_RETURNED)
 )
-_SET_BOOKED_TOTAL = (
-    update(features)
-    .where(features.c.id == bindparam("feature_id"))
-    .values(booked_total=bindparam("booked_total"))
-)
-# PostgreSQL: one statement for any number of features (executemany ran one UPDATE per
-# feature); the rows are locked already, so its row order does not matter.
-_NEW_TOTALS = (
-    func.unnest(bindparam("ids", type_=ARRAY(Integer)), bindparam("totals", type_=ARRAY(Integer)))
-    .table_valued("id", "booked_total")
-    .render_derived(name="new_totals")
-)
-_SET_BOOKED_TOTALS_PG = (
-    update(features)
-    .where(features.c.id == _NEW_TOTALS.c.id)
-    .values(booked_total=_NEW_TOTALS.c.booked_total)
-)
 
 
 def read_features(conn: Connection, ids: Iterable[int], *, lock: bool) -> dict[int, FeatureRow]:
@@ -181,16 +164,8 @@ def insert_bookings(
 
 def set_booked_totals(conn: Connection, booked_totals: dict[int, int]) -> None:
     """Write features' new ``booked_total`` values, in feature id order."""
-    if not booked_totals:
-        return
-    ordered = sorted(booked_totals.items())
-    if conn.dialect.name == "postgresql":
-        ids, totals = (list(column) for column in zip(*ordered, strict=True))
-        conn.execute(_SET_BOOKED_TOTALS_PG, {"ids": ids, "totals": totals})
-    else:
-        conn.execute(
-            _SET_BOOKED_TOTAL, [{"feature_id": fid, "booked_total": v} for fid, v in ordered]
-        )
+    if booked_totals:
+        update_by_id(conn, features, ("booked_total",), sorted(booked_totals.items()))
 
 
 def delete_bookings(conn: Connection, where: Any) -> None:

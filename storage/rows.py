@@ -1,11 +1,14 @@
-"""Small helpers shared by the query modules: time, row lookups, integrity errors."""
+"""Small helpers shared by the query modules: time, row lookups, integrity errors, updates
+by id."""
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Integer, Table, Update, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from storage.errors import Conflict, NotFound
@@ -35,6 +38,42 @@ def chunked(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """``values`` in slices of at most ``size``: one query per chunk of parents, not per row."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def update_by_id(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[int, ...]]
+) -> None:
+    """Set integer ``columns`` of ``table``'s rows, each row (id, one value per column).
+
+    PostgreSQL gets one statement for any number of rows, the ids and each column's values
+    as arrays through unnest (1,000 rows ≈ 2x faster than executemany's 1,000 statements,
+    measured); the caller holds the rows' locks, so its row order does not matter. SQLite
+    gets the driver's executemany of plain tuples (SQLAlchemy's per-row parameter
+    processing cost more than the updates, measured)."""
+    if conn.dialect.name == "postgresql":
+        statement, names = _update_from_arrays(table, columns)
+        arrays = (list(values) for values in zip(*rows, strict=True))
+        conn.execute(statement, dict(zip(names, arrays, strict=True)))
+    else:
+        assignments = ", ".join(f"{column} = ?" for column in columns)
+        conn.exec_driver_sql(
+            f"UPDATE {table.name} SET {assignments} WHERE id = ?",
+            [row[1:] + row[:1] for row in rows],  # the id last, as in the statement
+        )
+
+
+@cache
+def _update_from_arrays(table: Table, columns: tuple[str, ...]) -> tuple[Update, tuple[str, ...]]:
+    """The statement, built once per table and columns (a hot path), and its parameters'
+    names (a bound name may not be a column the statement sets, hence ``new_``)."""
+    names = ("ids", *(f"new_{column}" for column in columns))
+    new = (
+        func.unnest(*(bindparam(name, type_=ARRAY(Integer)) for name in names))
+        .table_valued("id", *columns)
+        .render_derived(name="new")
+    )
+    statement = update(table).where(table.c.id == new.c.id).values({c: new.c[c] for c in columns})
+    return statement, names
 
 
 def require(
