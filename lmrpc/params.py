@@ -81,10 +81,11 @@ class Params(BaseModel):
     def _no_control_characters(cls, value: Any) -> Any:
         # Runs for every field of every call: the common cases return after one test.
         if isinstance(value, str):
-            if has_control(value):
-                raise ValueError(CONTROL_REFUSED)
-        elif isinstance(value, list) and any(isinstance(v, str) and has_control(v) for v in value):
-            raise ValueError(CONTROL_REFUSED)
+            return _refuse_control(value)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    _refuse_control(item)
         return value
 
 
