@@ -1,5 +1,5 @@
-"""features.* methods; counters change here or by the agent's bulk_update, and the feature
-actors are told so (they cache counters)."""
+"""features.* methods; counters change here or by the agent's bulk_update (the feature
+actors keep no counters: each admission reads the feature's row under lock)."""
 
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired
 
