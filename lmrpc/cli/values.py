@@ -92,19 +92,22 @@ def moment(text: str, now: datetime | None = None) -> str:
     """An RFC 3339 timestamp from ``now``, an RFC 3339 string, or an age such as ``90m``,
     ``24h``, ``7d`` (that long ago)."""
     now = now or datetime.now(UTC)
-    if text == "now":
-        return now.isoformat().replace("+00:00", "Z")
     ago = _AGO.match(text)
-    if ago:
+    if text == "now":
+        then = now
+    elif ago:
         then = now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
-        return then.isoformat().replace("+00:00", "Z")
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise typer.BadParameter(f"{text!r}: give now, an age like 24h or 7d, or RFC 3339 with Z")
-    return text
+    else:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise typer.BadParameter(
+                f"{text!r}: give now, an age like 24h or 7d, or RFC 3339 with Z"
+            )
+        return text
+    return then.isoformat().replace("+00:00", "Z")
 
 
 def json_entry(text: str) -> Any:
