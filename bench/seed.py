@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from storage import engine as engines
+from storage.rows import driver_value
 from storage.schema import bookings, features, jobs
 from tests.factories import product_and_configuration
 
@@ -123,8 +124,7 @@ def _load_bookings(conn: Connection, rows: Iterator[tuple[int, int, int]]) -> No
             for row in rows:
                 loading.write_row((*row, now))
         return
-    stamp = bookings.c.created_at.type.bind_processor(conn.dialect)
-    created = stamp(now) if stamp is not None else now
+    created = driver_value(conn, bookings.c.created_at, now)
     insert_row = (
         "INSERT INTO bookings (job_id, feature_id, quantity, created_at) VALUES (?, ?, ?, ?)"
     )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, any_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from storage.rows import require, timestamp
+from storage.rows import driver_value, require, timestamp
 from storage.schema import feature_checkouts, features, products
 
 Checkout = tuple[str, str, int]  # username, lead_host, quantity
@@ -74,8 +74,7 @@ def replace(
         return
     conn.execute(_DELETE, {"ids": ids})
     if rows:
-        stamp = feature_checkouts.c.reported_at.type.bind_processor(conn.dialect)
-        at = stamp(reported_at) if stamp is not None else reported_at
+        at = driver_value(conn, feature_checkouts.c.reported_at, reported_at)
         conn.exec_driver_sql(_INSERT, [(*row, at) for row in rows])
 
 

@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Integer, Table, Update, bindparam, func, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    Table,
+    Update,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +48,13 @@ def chunked(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """``values`` in slices of at most ``size``: one query per chunk of parents, not per row."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def driver_value(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """``value`` as SQLAlchemy would hand it to the driver for ``column``, for statements
+    sent with the driver's executemany (e.g. SQLite's timestamps as text)."""
+    process = column.type.bind_processor(conn.dialect)
+    return process(value) if process is not None else value
 
 
 def update_by_id(
