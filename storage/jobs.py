@@ -3,13 +3,14 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, String, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import admission
 from storage.errors import NotFound, OwnerCheck
 from storage.list_fields import ListQuery
 from storage.listing import apply
+from storage.row_sets import RowSet
 from storage.rows import chunked, now, timestamp
 from storage.schema import bookings, jobs
 
@@ -55,23 +56,38 @@ def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> 
     ).scalar()
 
 
-_EXISTING_IDS = select(jobs.c.id, jobs.c.slurm_job_id).where(
-    jobs.c.cluster_client_id == bindparam("cluster"),
-    jobs.c.slurm_job_id.in_(bindparam("slurm_job_ids", expanding=True)),
-)
+# Each key is probed by a correlated subquery on the whole unique key. A plain
+# ``slurm_job_id IN (…)`` let PostgreSQL cache a generic plan, made while the jobs table was
+# small and had no statistics, that walks every job of the cluster and filters: 2 ms a call
+# at 8,000 jobs, most of a group commit's time (measured with pg_stat_statements). A
+# subquery per key can only be planned as an index lookup.
+_SLURM_JOB_IDS = RowSet("keys", (("slurm_job_id", String()),))
+
+
+def _existing_ids(keys: Any) -> Any:
+    found = select(jobs.c.id).where(
+        jobs.c.cluster_client_id == bindparam("cluster"),
+        jobs.c.slurm_job_id == keys.c.slurm_job_id,
+    )
+    return select(found.scalar_subquery(), keys.c.slurm_job_id)
+
+
+_EXISTING_IDS = _SLURM_JOB_IDS.statements(_existing_ids)
 
 
 def existing_ids(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """(cluster_client_id, slurm_job_id) → id of the jobs that exist (a query per cluster)."""
-    by_cluster: dict[str, list[str]] = {}
+    by_cluster: dict[str, list[tuple[str]]] = {}
     for cluster, slurm_job_id in keys:
-        by_cluster.setdefault(cluster, []).append(slurm_job_id)
+        by_cluster.setdefault(cluster, []).append((slurm_job_id,))
+    statement = _EXISTING_IDS[conn.dialect.name]
     return {
         (cluster, slurm_job_id): id_
         for cluster, slurm_job_ids in by_cluster.items()
         for id_, slurm_job_id in conn.execute(
-            _EXISTING_IDS, {"cluster": cluster, "slurm_job_ids": slurm_job_ids}
+            statement, {"cluster": cluster, **_SLURM_JOB_IDS.params(conn, slurm_job_ids)}
         )
+        if id_ is not None
     }
 
 

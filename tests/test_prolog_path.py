@@ -5,9 +5,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 import trio
 from sqlalchemy import event, func, select
+from sqlalchemy.dialects import postgresql
 
 from actors.job_coordinator import admit_job
 from actors.supervisor import Supervisor
@@ -23,7 +25,7 @@ from storage import jobs as job_rows
 from storage.errors import Conflict, NotEnoughLicenses
 from storage.facade import Storage
 from storage.schema import jobs
-from tests.conftest import ADMIN_IDENTITY
+from tests.conftest import ADMIN_IDENTITY, _new_pg_database
 from tests.factories import booked_total, make_feature, make_job
 
 AN_ADMIN = ADMIN_IDENTITY.check_owner
@@ -168,3 +170,44 @@ async def test_a_job_another_process_created_since_the_check_fails_alone(
     assert fresh["bookings"][0]["quantity"] == 1
     assert await booked_total(storage, feature) == (3, 3)
     assert await job_count(storage) == 3
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_the_duplicate_check_probes_each_key_even_with_a_stale_generic_plan() -> None:
+    """PostgreSQL caches a generic plan for a prepared statement and keeps it while the table
+    grows. Planned while jobs was small and had no statistics, ``slurm_job_id IN (…)`` walked
+    every job of the cluster (2 ms a job start at 8,000 jobs); the check must look each key
+    up by the whole unique key however stale its plan."""
+    with _new_pg_database() as url, psycopg.connect(url) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        sql = str(
+            job_rows._EXISTING_IDS["postgresql"].compile(dialect=postgresql.psycopg.dialect())
+        )
+        sql = sql.replace("%(cluster)s", "$1").replace("%(keys_slurm_job_id)s", "$2")
+        conn.execute(f"PREPARE probe(varchar, varchar[]) AS {sql}")
+        grow = (
+            "INSERT INTO jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)"
+            " SELECT %s || g, 'cluster-a', 'alice', 'node001', now()"
+            " FROM generate_series(1, %s) AS g"
+        )
+        conn.execute(grow, ("small-", 20))
+        conn.execute("EXECUTE probe('cluster-a', '{small-1,new-1}')")  # the plan is made now
+        conn.execute(grow, ("grown-", 5000))
+        row = conn.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe('cluster-a', '{grown-7,new-1,new-2}')"
+        ).fetchone()
+        assert row is not None
+        [explained] = row[0]
+        scans = [n for n in _plan_nodes(explained["Plan"]) if n.get("Relation Name") == "jobs"]
+        assert scans, explained
+        for scan in scans:
+            assert "slurm_job_id" in scan.get("Index Cond", ""), scan
+            assert scan.get("Rows Removed by Filter", 0) == 0, scan
+            assert scan["Actual Rows"] * scan["Actual Loops"] <= 3, scan
+        found = conn.execute("EXECUTE probe('cluster-a', '{grown-7,new-1}')").fetchall()
+        assert [key for id_, key in found if id_ is not None] == ["grown-7"]
