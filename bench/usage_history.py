@@ -65,7 +65,9 @@ class Walk:
         return Sample(t, step, TOTAL, self.used, self.reserved, self.booked, peak)
 
 
-def blocks(walk: Walk, start: int, end: int, step: int, span: int) -> Iterator[tuple[int, list]]:
+def blocks(
+    walk: Walk, start: int, end: int, step: int, span: int
+) -> Iterator[tuple[int, list[Sample]]]:
     for block in range(start - start % span, end, span):
         inside = range(max(block, start), min(block + span, end), step)
         yield block, [walk.sample(t, step) for t in inside]

@@ -131,11 +131,25 @@ class Run:
 
         return self.measured(work)
 
-    def loadgen(self, make_body: loadgen.BodyMaker, clients: int, **kwargs: float) -> Measure:
+    def loadgen(
+        self,
+        make_body: loadgen.BodyMaker,
+        clients: int,
+        *,
+        duration: float | None = None,
+        requests_per_client: int | None = None,
+        rate: float | None = None,
+    ) -> Measure:
         def work() -> Measure:
             stats = trio.run(
                 lambda: loadgen.run(
-                    self.server.base + "/rpc", self.token, clients, make_body, **kwargs
+                    self.server.base + "/rpc",
+                    self.token,
+                    clients,
+                    make_body,
+                    duration=duration,
+                    requests_per_client=requests_per_client,
+                    rate=rate,
                 )
             )
             errors = sum(stats.errors.values()) + stats.http_errors

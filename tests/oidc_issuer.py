@@ -270,8 +270,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         client_id, secret = self._credentials(form)
         with state.lock:
-            client = state.clients.get(client_id)
-            if client is None or not secrets.compare_digest(client.secret, secret):
+            registered = state.clients.get(client_id)
+            if registered is None or not secrets.compare_digest(registered.secret, secret):
                 self._send(401, {"error": "invalid_client"})
                 return
             wanted = form.get("kid", [""])[0]
@@ -281,7 +281,7 @@ class Handler(BaseHTTPRequestHandler):
                 key = next(k for k in state.keys if k.kid == wanted)
             else:
                 key = state.keys[-1]
-        self._issue(client_id, client, key, form)
+        self._issue(client_id, registered, key, form)
 
     def _issue(
         self,

@@ -133,11 +133,12 @@ async def test_duplicate_feature_in_cluster_is_conflict(rpc: Rpc) -> None:
 
 
 async def test_not_found(rpc: Rpc) -> None:
-    for method, params in [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("configurations.get", {"id": 42}),
         ("configurations.update", {"id": 42, "name": "x"}),
         ("configurations.delete", {"id": 42}),
-    ]:
+    ]
+    for method, params in calls:
         error = await rpc.error(method, params)
         assert (error.code, error.data) == (-32004, {"resource": "configuration", "id": 42})
 

@@ -298,7 +298,7 @@ def _checkout(**fields: Any) -> dict[str, Any]:
         [{"product_name": "abaqus", "feature_name": "cfd", "total": 1}],
         [{**_counters("abaqus", "cfd", 1, 0), "reserved": 1}],
         [_counters("abaqus", "cfd", -1, 0)],
-        [_counters("abaqus", "cfd", 1, "0")],
+        [{**_counters("abaqus", "cfd", 1, 0), "used": "0"}],
         [_counters("", "cfd", 1, 0)],
         [_counters("abaqus", "cfd", 1, 0), _counters("abaqus", "cfd", 2, 0)],
         [_counters("abaqus", "cfd", 1, 0)] * 10_001,
@@ -319,7 +319,7 @@ async def test_bulk_update_bad_params(rpc: Rpc, entries: Any) -> None:
 
 
 async def test_bulk_update_needs_cluster_and_permission(rpc: Rpc) -> None:
-    update = {"features": []}
+    update: dict[str, Any] = {"features": []}
     error = await rpc.error(
         "features.bulk_update", update, as_=identity("feature:report", cluster=None)
     )

@@ -54,7 +54,8 @@ def lmrpc_token(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def signed_with_the_key(token: str, data_dir: Path) -> bool:
     key = RSAKey.import_key(json.loads((data_dir / PRIVATE_KEY_FILE).read_text()))
-    return jwt.decode(token, key).claims["iss"] == "lmrpc-local"
+    issuer: object = jwt.decode(token, key).claims["iss"]
+    return issuer == "lmrpc-local"
 
 
 def test_token_creates_a_private_data_dir_and_key(tmp_path: Path) -> None:

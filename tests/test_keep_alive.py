@@ -5,13 +5,14 @@ request: a real Hypercorn trio server in this process, with short timeouts."""
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
 
 import pytest
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import run as hypercorn_trio
 from hypercorn.trio import serve
+from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from lmrpc import connections
 from lmrpc.settings import Settings
@@ -20,7 +21,7 @@ from tests.raw_http import NO_HANG_S
 REQUEST = b"GET / HTTP/1.1\r\nHost: lmrpc\r\n\r\n"
 
 
-async def ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def ok_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
     """Answers every request with 200 ``ok``."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
@@ -29,7 +30,7 @@ async def ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     headers = [(b"content-length", b"2")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"ok"})
+    await send({"type": "http.response.body", "body": b"ok", "more_body": False})
 
 
 @asynccontextmanager
@@ -38,7 +39,7 @@ async def hypercorn_server(
 ) -> AsyncIterator[tuple[str, int]]:
     """Serving ``ok_app`` with lmrpc's connections, the graceful timeout far beyond the
     tests' bounds; stops when ``stop`` is set."""
-    monkeypatch.setattr(hypercorn_trio, "TCPServer", hypercorn_trio.TCPServer)  # restored after
+    monkeypatch.setattr(hypercorn_trio, "TCPServer", TCPServer)  # restored after
     connections.install(Settings())
     config = Config()
     config.bind = ["127.0.0.1:0"]

@@ -8,8 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 import trio
-from sqlalchemy import event, func, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import event, func, make_url, select
 
 from actors.job_coordinator import admit_job
 from actors.supervisor import Supervisor
@@ -185,9 +184,9 @@ def test_the_duplicate_check_probes_each_key_even_with_a_stale_generic_plan() ->
     up by the whole unique key however stale its plan."""
     with _new_pg_database() as url, psycopg.connect(url) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")
-        sql = str(
-            job_rows._EXISTING_IDS["postgresql"].compile(dialect=postgresql.psycopg.dialect())
-        )
+        # The psycopg dialect by its URL: the dialect class's own __init__ is unannotated.
+        psycopg_dialect = make_url("postgresql+psycopg://").get_dialect()()
+        sql = str(job_rows._EXISTING_IDS["postgresql"].compile(dialect=psycopg_dialect))
         sql = sql.replace("%(cluster)s", "$1").replace("%(keys_slurm_job_id)s", "$2")
         conn.execute(f"PREPARE probe(varchar, varchar[]) AS {sql}")
         grow = (

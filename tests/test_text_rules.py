@@ -115,7 +115,7 @@ def test_every_string_field_of_every_method_refuses_a_nul() -> None:
 async def test_control_characters_are_invalid_params_on_every_backend(rpc: Rpc, text: str) -> None:
     await product(rpc, "abaqus")
     servers = [{"host": "h", "port": 1}]
-    calls = [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("configurations.create", {"name": f"c{text}", "cluster_client_id": "cluster-a",
                                    "type": "flexlm", "license_servers": servers}),
         ("configurations.create", {"name": "c", "cluster_client_id": f"a{text}",
@@ -146,7 +146,7 @@ async def test_control_characters_are_invalid_params_on_every_backend(rpc: Rpc, 
 async def test_product_and_feature_names_are_slurm_license_name_parts(rpc: Rpc, name: str) -> None:
     product_id = await product(rpc, "abaqus")
     config = await configuration(rpc)
-    refused = [
+    refused: list[tuple[str, dict[str, Any], list[str]]] = [
         ("products.create", {"name": name}, ["name"]),
         ("products.update", {"id": product_id, "name": name}, ["name"]),
         ("features.create", {"name": name, "product_id": product_id, "config_id": config["id"]},

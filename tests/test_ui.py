@@ -23,7 +23,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from lmrpc import keys
 from lmrpc.settings import Settings
@@ -47,8 +54,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 EMBEDDED = {"LMRPC_OIDC_JWKS_FILE": None, "LMRPC_OIDC_ISSUER": None, "LMRPC_OIDC_AUDIENCE": None}
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 WAIT_MS = 20_000  # "does not hang" bound for the page to load under a busy machine
 
 

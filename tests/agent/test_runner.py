@@ -6,6 +6,7 @@ import json
 import threading
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_configurations_are_read_concurrently_and_servers_in_order(
 ) -> None:
     admin = tokens.mint("admin", client_id="operator")
     product = server.rpc(admin, "products.create", {"name": "sim"})["result"]
-    state = {}
+    state: dict[str, dict[str, Any]] = {}
     for index, type_ in enumerate(TYPES):
         first, second = f"a-{type_}", f"b-{type_}"
         server.rpc(

@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from tests.agent.harness import HOST, RESERVATION, Cluster, wait_for
 from tests.server import free_port
@@ -14,8 +16,10 @@ from tests.server import free_port
 ABAQUS = "abaqus.abaqus@flexlm"
 
 
-def flexlm_server(total: int, *checkouts: tuple[str, str, int], used: int | None = None) -> dict:
-    feature: dict = {
+def flexlm_server(
+    total: int, *checkouts: tuple[str, str, int], used: int | None = None
+) -> dict[str, Any]:
+    feature: dict[str, Any] = {
         "total": total,
         "checkouts": [{"username": u, "lead_host": h, "quantity": q} for u, h, q in checkouts],
     }
@@ -161,8 +165,12 @@ def test_stale_jobs_and_checked_out_bookings_are_released_in_one_cycle(
     )
     past_grace = cluster.slurm.sbatch("-L", "ansys.hpc@rlm:1", "-o", "/dev/null", wrap="sleep 60")
     checked_out = cluster.slurm.sbatch("-L", f"{ABAQUS}:2", "-o", "/dev/null", wrap="sleep 60")
+
+    def running(job: str) -> bool:
+        return state(cluster, job) == "RUNNING"
+
     for job in (past_grace, checked_out):
-        wait_for(f"job {job} to run", lambda job=job: state(cluster, job) == "RUNNING")
+        wait_for(f"job {job} to run", partial(running, job))
     wait_for(
         "the job to pass its grace time",
         lambda: int(job_field(cluster, past_grace, "RunTime").split(":")[-1]) >= 2,
