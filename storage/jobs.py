@@ -56,11 +56,7 @@ def existing_id(conn: Connection, cluster_client_id: str, slurm_job_id: str) -> 
     ).scalar()
 
 
-# Each key is probed by a correlated subquery on the whole unique key. A plain
-# ``slurm_job_id IN (…)`` let PostgreSQL cache a generic plan, made while the jobs table was
-# small and had no statistics, that walks every job of the cluster and filters: 2 ms a call
-# at 8,000 jobs, most of a group commit's time (measured with pg_stat_statements). A
-# subquery per key can only be planned as an index lookup.
+# Each key probed on the unique key (storage.row_sets says why).
 _SLURM_JOB_IDS = RowSet("keys", (("slurm_job_id", String()),))
 
 

@@ -3,6 +3,7 @@ transaction it shares with other bookings and jobs; on both backends."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from actors.transactions import (
     JobSpec,
     commit_items,
 )
+from storage import admission
 from storage import jobs as job_rows
 from storage.errors import Conflict, NotEnoughLicenses
 from storage.facade import Storage
@@ -177,36 +179,99 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-def test_the_duplicate_check_probes_each_key_even_with_a_stale_generic_plan() -> None:
+_GROW_JOBS = (
+    "INSERT INTO jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)"
+    " SELECT '{prefix}' || g, 'cluster-a', 'alice', 'node001', now()"
+    " FROM generate_series(1, {count}) AS g"
+)
+_GROW_FEATURES = (
+    "INSERT INTO features (name, product_id, config_id, cluster_client_id)"
+    " SELECT '{prefix}' || g, 1, 1, 'cluster-a' FROM generate_series(1, {count}) AS g"
+)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A lookup of the group commit by a set of keys, as PREPARE sees it."""
+
+    statements: dict[str, Any]
+    params: tuple[tuple[str, str], ...]  # (SQLAlchemy's name, PostgreSQL's type) in order
+    grow: str  # inserts ``count`` rows named ``prefix`` || n
+    small_args: str
+    grown_args: str  # some keys of the grown rows and some that match nothing
+    table: str
+    key_column: str  # what an index lookup by the whole key names
+    found: int
+
+
+LOOKUPS = {
+    "duplicate check": Lookup(
+        job_rows._EXISTING_IDS,
+        (("cluster", "varchar"), ("keys_slurm_job_id", "varchar[]")),
+        _GROW_JOBS,
+        "'cluster-a', '{small-1,new-1}'",
+        "'cluster-a', '{grown-7,new-1,new-2}'",
+        "jobs",
+        "slurm_job_id",
+        1,
+    ),
+    "job owners": Lookup(
+        admission._JOB_OWNERS,
+        (("keys_id", "int[]"),),
+        _GROW_JOBS,
+        "'{1,2}'",
+        "'{7,4000,999999}'",
+        "jobs",
+        "id",
+        2,
+    ),
+    "feature names": Lookup(
+        admission._RESOLVE_FEATURES,
+        (("cluster", "varchar"), ("names_product", "varchar[]"), ("names_feature", "varchar[]")),
+        _GROW_FEATURES,
+        "'cluster-a', '{ansys}', '{small-1}'",
+        "'cluster-a', '{ansys,ansys,ansys}', '{grown-7,grown-4000,nope}'",
+        "features",
+        "name",
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS.values(), ids=LOOKUPS.keys())
+def test_a_lookup_probes_each_key_even_with_a_stale_generic_plan(lookup: Lookup) -> None:
     """PostgreSQL caches a generic plan for a prepared statement and keeps it while the table
     grows. Planned while jobs was small and had no statistics, ``slurm_job_id IN (…)`` walked
-    every job of the cluster (2 ms a job start at 8,000 jobs); the check must look each key
-    up by the whole unique key however stale its plan."""
+    every job of the cluster (2 ms a job start at 8,000 jobs); each lookup of the group commit
+    must find each key by an index however stale its plan."""
     with _new_pg_database() as url, psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO configurations (id, name, cluster_client_id, grace_time, type)"
+            " VALUES (1, 'site', 'cluster-a', 60, 'flexlm')"
+        )
+        conn.execute("INSERT INTO products (id, name) VALUES (1, 'ansys')")
         conn.execute("SET plan_cache_mode = force_generic_plan")
         # The psycopg dialect by its URL: the dialect class's own __init__ is unannotated.
         psycopg_dialect = make_url("postgresql+psycopg://").get_dialect()()
-        sql = str(job_rows._EXISTING_IDS["postgresql"].compile(dialect=psycopg_dialect))
-        sql = sql.replace("%(cluster)s", "$1").replace("%(keys_slurm_job_id)s", "$2")
-        conn.execute(f"PREPARE probe(varchar, varchar[]) AS {sql}")
-        grow = (
-            "INSERT INTO jobs (slurm_job_id, cluster_client_id, username, lead_host, created_at)"
-            " SELECT %s || g, 'cluster-a', 'alice', 'node001', now()"
-            " FROM generate_series(1, %s) AS g"
-        )
-        conn.execute(grow, ("small-", 20))
-        conn.execute("EXECUTE probe('cluster-a', '{small-1,new-1}')")  # the plan is made now
-        conn.execute(grow, ("grown-", 5000))
+        sql = str(lookup.statements["postgresql"].compile(dialect=psycopg_dialect))
+        for number, (name, _) in enumerate(lookup.params, 1):
+            sql = sql.replace(f"%({name})s", f"${number}")
+        types = ", ".join(type_ for _, type_ in lookup.params)
+        conn.execute(f"PREPARE probe({types}) AS {sql}")
+        conn.execute(lookup.grow.format(prefix="small-", count=20))
+        conn.execute(f"EXECUTE probe({lookup.small_args})")  # the plan is made now
+        conn.execute(lookup.grow.format(prefix="grown-", count=5000))
         row = conn.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe('cluster-a', '{grown-7,new-1,new-2}')"
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe({lookup.grown_args})"
         ).fetchone()
         assert row is not None
         [explained] = row[0]
-        scans = [n for n in _plan_nodes(explained["Plan"]) if n.get("Relation Name") == "jobs"]
+        nodes = _plan_nodes(explained["Plan"])
+        scans = [n for n in nodes if n.get("Relation Name") == lookup.table]
         assert scans, explained
         for scan in scans:
-            assert "slurm_job_id" in scan.get("Index Cond", ""), scan
+            assert lookup.key_column in scan.get("Index Cond", ""), scan
             assert scan.get("Rows Removed by Filter", 0) == 0, scan
             assert scan["Actual Rows"] * scan["Actual Loops"] <= 3, scan
-        found = conn.execute("EXECUTE probe('cluster-a', '{grown-7,new-1}')").fetchall()
-        assert [key for id_, key in found if id_ is not None] == ["grown-7"]
+        found = conn.execute(f"EXECUTE probe({lookup.grown_args})").fetchall()
+        assert sum(None not in row for row in found) == lookup.found, found
