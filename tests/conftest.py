@@ -49,10 +49,12 @@ def _new_pg_database() -> Iterator[str]:
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _pg_url(name)
-    migrate.upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:  # a failing test inside the block must not leave its database behind
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
