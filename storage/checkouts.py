@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, any_, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from storage.row_sets import RowSet
 from storage.rows import driver_value, require, timestamp
 from storage.schema import feature_checkouts, features, products
 
@@ -27,25 +28,28 @@ _INSERT = (
     "INSERT INTO feature_checkouts (feature_id, username, lead_host, quantity, reported_at) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-_REPORTED = (
-    func.unnest(
-        bindparam("ids", type_=ARRAY(Integer)),
-        bindparam("usernames", type_=ARRAY(String)),
-        bindparam("lead_hosts", type_=ARRAY(String)),
-        bindparam("quantities", type_=ARRAY(Integer)),
-    )
-    .table_valued("feature_id", "username", "lead_host", "quantity", with_ordinality="n")
-    .render_derived(name="reported")
+_REPORTED = RowSet(
+    "reported",
+    (
+        ("feature_id", Integer()),
+        ("username", String()),
+        ("lead_host", String()),
+        ("quantity", Integer()),
+    ),
+    ordinality="n",
 )
+
+
+_REPORTED_PG = _REPORTED.table("postgresql")
 _INSERT_PG = insert(feature_checkouts).from_select(
     ["feature_id", "username", "lead_host", "quantity", "reported_at"],
     select(
-        _REPORTED.c.feature_id,
-        _REPORTED.c.username,
-        _REPORTED.c.lead_host,
-        _REPORTED.c.quantity,
+        _REPORTED_PG.c.feature_id,
+        _REPORTED_PG.c.username,
+        _REPORTED_PG.c.lead_host,
+        _REPORTED_PG.c.quantity,
         bindparam("reported_at", type_=feature_checkouts.c.reported_at.type),
-    ).order_by(_REPORTED.c.n),  # ids in the reported order, which of_feature answers in
+    ).order_by(_REPORTED_PG.c.n),  # ids in the reported order, which of_feature answers in
 )
 
 
@@ -60,17 +64,8 @@ def replace(
     if conn.dialect.name == "postgresql":
         conn.execute(_DELETE_PG, {"ids": ids})
         if rows:
-            fids, usernames, lead_hosts, quantities = (list(c) for c in zip(*rows, strict=True))
-            conn.execute(
-                _INSERT_PG,
-                {
-                    "ids": fids,
-                    "usernames": usernames,
-                    "lead_hosts": lead_hosts,
-                    "quantities": quantities,
-                    "reported_at": reported_at,
-                },
-            )
+            values = {**_REPORTED.params(conn, rows), "reported_at": reported_at}
+            conn.execute(_INSERT_PG, values)
         return
     conn.execute(_DELETE, {"ids": ids})
     if rows:

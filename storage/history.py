@@ -25,9 +25,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.packing import pack, unpack
+from storage.row_sets import RowSet
 from storage.schema import usage_blocks, usage_samples
 from storage.series import Sample, finest, points
 from storage.series import roll_up as roll_up_samples
@@ -72,27 +72,22 @@ def _upsert(conn: Connection, table: Table, set_: dict[str, Any]) -> Any:
 # built once and its parameters stay cheap: PostgreSQL gets the values as arrays through
 # unnest (one statement, as features.bulk_update does), SQLite a plain executemany of the
 # driver (SQLAlchemy's per-parameter processing cost more than the inserts, measured).
-_REPORTED = (
-    func.unnest(
-        *(
-            bindparam(name, type_=ARRAY(Integer))
-            for name in ("ids", "totals", "used", "reserved", "booked")
-        )
-    )
-    .table_valued("feature_id", "total", "used", "reserved", "booked")
-    .render_derived(name="reported")
+_REPORTED = RowSet(
+    "reported",
+    tuple((name, Integer()) for name in ("feature_id", "total", "used", "reserved", "booked")),
 )
+_REPORTED_PG = _REPORTED.table("postgresql")
 _NEW_SAMPLES_PG = postgresql.insert(usage_samples).from_select(
     ["feature_id", "step", "t", "total", "used", "reserved", "booked", "peak_used"],
     select(
-        _REPORTED.c.feature_id,
+        _REPORTED_PG.c.feature_id,
         bindparam("step", type_=Integer),
         bindparam("t", type_=BigInteger),
-        _REPORTED.c.total,
-        _REPORTED.c.used,
-        _REPORTED.c.reserved,
-        _REPORTED.c.booked,
-        _REPORTED.c.used,
+        _REPORTED_PG.c.total,
+        _REPORTED_PG.c.used,
+        _REPORTED_PG.c.reserved,
+        _REPORTED_PG.c.booked,
+        _REPORTED_PG.c.used,
     ),
 )
 _SAMPLE_UPSERT_PG = _NEW_SAMPLES_PG.on_conflict_do_update(
@@ -124,11 +119,8 @@ def record(
         return
     start = now - now % step
     if conn.dialect.name == "postgresql":
-        ids, totals, used, reserved, booked = (
-            list(column) for column in zip(*ordered, strict=True)
-        )
-        params = {"ids": ids, "totals": totals, "used": used, "reserved": reserved}
-        conn.execute(_SAMPLE_UPSERT_PG, {**params, "booked": booked, "step": step, "t": start})
+        values = {**_REPORTED.params(conn, ordered), "step": step, "t": start}
+        conn.execute(_SAMPLE_UPSERT_PG, values)
     else:
         conn.exec_driver_sql(
             _SAMPLE_UPSERT_SQLITE,

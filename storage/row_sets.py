@@ -4,7 +4,9 @@ PostgreSQL gets one array per column, unnested; SQLite one JSON text of the rows
 ``json_each``. The statement's text is the same for 1 row or 1,000, so it is parsed,
 prepared and planned once, and SQLAlchemy processes a few parameters instead of one set
 per row (row by row, that processing was most of a group commit's storage time, measured).
-Statements join the set like a table: ``set.statements(build)`` builds one per dialect.
+Statements join the set like a table: ``set.statements(build)`` builds one per dialect,
+``set.table(dialect)`` is the table for a statement of one dialect (writes that SQLite
+takes faster as the driver's executemany of plain tuples use the set on PostgreSQL only).
 
 Lookups by a set of keys select, for each key, a correlated subquery on a unique index.
 PostgreSQL keeps a generic plan for a statement psycopg has prepared; one made while a
@@ -30,25 +32,33 @@ S = TypeVar("S")
 class RowSet:
     name: str
     columns: tuple[tuple[str, TypeEngine[Any]], ...]
+    ordinality: str | None = None  # a column of each row's position, to keep their order
 
-    def _table(self, dialect: str) -> FromClause:
+    def table(self, dialect: str) -> FromClause:
+        """The set as a table in statements of ``dialect``."""
         names = [column for column, _ in self.columns]
         if dialect == "postgresql":
             arrays = (
                 cast(bindparam(f"{self.name}_{column}"), ARRAY(type_))
                 for column, type_ in self.columns
             )
-            return func.unnest(*arrays).table_valued(*names).render_derived(name=self.name)
-        rows = func.json_each(bindparam(self.name)).table_valued("value")
-        fields = (
+            return (
+                func.unnest(*arrays)
+                .table_valued(*names, with_ordinality=self.ordinality)
+                .render_derived(name=self.name)
+            )
+        rows = func.json_each(bindparam(self.name)).table_valued("value", "key")
+        fields = [
             type_coerce(func.json_extract(rows.c.value, f"$[{i}]"), type_).label(column)
             for i, (column, type_) in enumerate(self.columns)
-        )
+        ]
+        if self.ordinality is not None:
+            fields.append(rows.c.key.label(self.ordinality))
         return select(*fields).subquery(self.name)
 
     def statements(self, build: Callable[[FromClause], S]) -> dict[str, S]:
         """``build``'s statement for each dialect, given the set as a table."""
-        return {dialect: build(self._table(dialect)) for dialect in ("postgresql", "sqlite")}
+        return {dialect: build(self.table(dialect)) for dialect in ("postgresql", "sqlite")}
 
     def params(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
         """The parameters that bind ``rows`` (tuples in the order of ``columns``)."""

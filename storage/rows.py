@@ -7,21 +7,11 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Integer,
-    Table,
-    Update,
-    bindparam,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Column, Connection, Integer, Table, Update, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.errors import Conflict, NotFound
+from storage.row_sets import RowSet
 
 T = TypeVar("T")
 
@@ -68,9 +58,8 @@ def update_by_id(
     gets the driver's executemany of plain tuples (SQLAlchemy's per-row parameter
     processing cost more than the updates, measured)."""
     if conn.dialect.name == "postgresql":
-        statement, names = _update_from_arrays(table, columns)
-        arrays = (list(values) for values in zip(*rows, strict=True))
-        conn.execute(statement, dict(zip(names, arrays, strict=True)))
+        statement, new = _update_from_arrays(table, columns)
+        conn.execute(statement, new.params(conn, rows))
     else:
         assignments = ", ".join(f"{column} = ?" for column in columns)
         conn.exec_driver_sql(
@@ -80,17 +69,13 @@ def update_by_id(
 
 
 @cache
-def _update_from_arrays(table: Table, columns: tuple[str, ...]) -> tuple[Update, tuple[str, ...]]:
-    """The statement, built once per table and columns (a hot path), and its parameters'
-    names (a bound name may not be a column the statement sets, hence ``new_``)."""
-    names = ("ids", *(f"new_{column}" for column in columns))
-    new = (
-        func.unnest(*(bindparam(name, type_=ARRAY(Integer)) for name in names))
-        .table_valued("id", *columns)
-        .render_derived(name="new")
-    )
-    statement = update(table).where(table.c.id == new.c.id).values({c: new.c[c] for c in columns})
-    return statement, names
+def _update_from_arrays(table: Table, columns: tuple[str, ...]) -> tuple[Update, RowSet]:
+    """The statement, built once per table and columns (a hot path), and the set of rows it
+    reads (named ``new``: a bound name may not be a column the statement sets)."""
+    new = RowSet("new", (("id", Integer()), *((column, Integer()) for column in columns)))
+    rows = new.table("postgresql")
+    statement = update(table).where(table.c.id == rows.c.id).values({c: rows.c[c] for c in columns})
+    return statement, new
 
 
 def require(
